@@ -1,0 +1,46 @@
+# The two commands of the README: `make demo` and `make test`. Both install
+# what is missing (Debian packages), build, and run.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= 2
+WERROR := $(if $(MOELAB_WERROR),ON,OFF)
+MOELAB := $(BUILD)/moelab
+DEMO_DIR ?= $(HOME)/.cache/moelab
+
+.PHONY: all deps build demo test test-unit test-asan js-deps clean format
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DMOELAB_WERROR=$(WERROR) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+# JavaScript references (tokenizer, chat templates, OpenAI client) for tests.
+js-deps: deps
+	@cd tests/js && (npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error)
+
+test: build js-deps
+	@ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) --timeout 1500
+	@$(MAKE) --no-print-directory test-asan
+
+# The file-format and bad-input tests again under AddressSanitizer and UBSan.
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMOELAB_SANITIZE=ON \
+	  -DMOELAB_BENCHMARKS=OFF -DMOELAB_WERROR=$(WERROR) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS) --target test_formats test_tokenizer test_template
+	@for t in test_formats test_tokenizer test_template; do \
+	  if [ -x $(ASAN_BUILD)/tests/$$t ]; then $(ASAN_BUILD)/tests/$$t --gtest_brief=1 || exit 1; fi; done
+
+demo: build
+	@mkdir -p $(DEMO_DIR)
+	@test -f $(DEMO_DIR)/r1-demo.gguf || $(MOELAB) make-model --preset r1-demo -o $(DEMO_DIR)/r1-demo.gguf
+	@$(MOELAB) run $(DEMO_DIR)/r1-demo.gguf -p "The quick brown fox" -n 64
+
+format:
+	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'benchmarks/*.cpp')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

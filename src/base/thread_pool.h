@@ -1,0 +1,48 @@
+// A fixed pool of worker threads for data-parallel loops inside one forward
+// pass. The calling thread takes part, so a pool of n threads has n-1 workers.
+// Not reentrant: one parallel_for at a time per pool (the engine thread owns it).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace moelab {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Runs fn(thread_index) once on each of the pool's threads and waits for all.
+  void run_on_all(const std::function<void(int)>& fn);
+
+  // Splits [0, n) into contiguous chunks, one per thread, and calls
+  // fn(begin, end, thread_index) for each non-empty chunk.
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
+
+ private:
+  void worker_loop(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable start_cv_;
+  std::condition_variable done_cv_;
+  const std::function<void(int)>* job_ = nullptr;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+// Physical cores of this machine (the default thread count).
+int physical_core_count();
+
+}  // namespace moelab

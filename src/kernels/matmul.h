@@ -1,0 +1,27 @@
+// The one interface every matrix product of the model goes through, so faster
+// implementations (SIMD, integer dot products, batched MoE) replace its
+// insides without touching the model. Weights are read in place, whatever
+// their type.
+#pragma once
+
+#include <cstdint>
+
+#include "base/thread_pool.h"
+#include "tensor/tensor.h"
+
+namespace moelab {
+
+// y = x · Wᵀ for a batch of token rows:
+//   w: [n_out, n_in] weight (TensorView ne = {n_in, n_out}), any computable type
+//   x: [n_tokens, n_in] float32, row stride n_in
+//   y: [n_tokens, n_out] float32, row stride n_out
+// Activations stay float32 (see docs/ARCHITECTURE.md for the accuracy choice).
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// The same for a subset of the tokens: y[i] = W x[rows[i]] for i < n_rows,
+// written densely into y ([n_rows, n_out]). The MoE experts use this to run
+// each expert once over the tokens routed to it.
+void matmul_gather(const TensorView& w, const float* x, const int32_t* rows, int64_t n_rows,
+                   float* y, ThreadPool& pool);
+
+}  // namespace moelab
