@@ -1,0 +1,81 @@
+// A loaded model: its file (mapped), hyper-parameters, weight views, and the
+// one forward path every caller uses.
+//
+// Thread-safety: forward() mutates the model's scratch workspace and must be
+// called from one thread at a time (the engine thread). Everything else is
+// read-only after load.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "formats/gguf.h"
+#include "model/batch.h"
+#include "model/config.h"
+#include "model/expert_stats.h"
+#include "model/kv_cache.h"
+#include "model/weights.h"
+
+namespace moelab {
+
+// How MLA attention is evaluated. kAuto picks, per sequence in each batch, the
+// form with fewer multiply-adds (decompressed for long prefills over a short
+// cache, absorbed for decode); the others force one form (tests, benchmarks).
+enum class MlaMode { kAuto, kAbsorbed, kDecompressed };
+
+struct ForwardOptions {
+  MlaMode mla_mode = MlaMode::kAuto;
+  ExpertStats* expert_stats = nullptr;  // filled when set
+};
+
+struct ModelOverrides {
+  // Replaces {arch}.expert_used_count (for experiments; the knobs in
+  // RouterKnobs are the per-request way).
+  int32_t expert_used_count = 0;
+};
+
+class Model {
+ public:
+  static Result<std::unique_ptr<Model>> load(const std::string& path,
+                                             const ModelOverrides& overrides = {});
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  const GgufFile& file() const { return file_; }
+  const ModelWeights& weights() const { return weights_; }
+  KvLayout kv_layout() const;
+
+  // Bytes of weights in the file, and parameters in total / active per token.
+  int64_t weight_bytes() const;
+  int64_t n_params_total() const;
+  int64_t n_params_active() const;  // with the model's expert_used_count
+  // Bytes of weights one decoded token reads (MoE: only the chosen experts),
+  // for `n_active` experts per token (0: the model's count).
+  int64_t bytes_per_token(double n_active = 0) const;
+
+  // Runs the batch: writes each token's K/V into its slot in `cache` (the
+  // block tables must cover every position), attends causally over its
+  // sequence's cache, and returns logits for the tokens that want them.
+  // Errors (token id out of range, positions not covered) leave the cache's
+  // other sequences untouched.
+  Status forward(const Batch& batch, KvCache& cache, ForwardOutput& out, ThreadPool& pool,
+                 const ForwardOptions& options = {});
+
+ private:
+  Model() = default;
+  struct Workspace;
+  void attention_gqa(int32_t layer, const Batch& batch, KvCache& cache, ThreadPool& pool);
+  void attention_mla(int32_t layer, const Batch& batch, KvCache& cache, ThreadPool& pool,
+                     MlaMode mode);
+  void ffn_dense(const FfnWeights& f, int32_t n_tokens, ThreadPool& pool);
+  void ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertStats* stats);
+
+  GgufFile file_;
+  ModelConfig config_;
+  ModelWeights weights_;
+  std::unique_ptr<Workspace> ws_;
+};
+
+}  // namespace moelab
