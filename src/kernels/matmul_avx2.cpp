@@ -1,0 +1,11 @@
+// The AVX2 + FMA + F16C kernel family (see matmul_x86.h).
+#include "kernels/matmul_x86.h"
+
+namespace moelab::kernels_internal {
+
+const MatmulKernels& avx2_kernels() {
+  static const MatmulKernels k = make_simd_kernels();
+  return k;
+}
+
+}  // namespace moelab::kernels_internal
