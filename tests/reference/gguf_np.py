@@ -143,6 +143,7 @@ class GgufFile:
     """A GGUF file opened read-only through a memory map.
 
     Attributes: version, metadata (dict key -> python value; arrays are lists),
+    metadata_raw (dict key -> bytes of the value's type and value, to copy it),
     tensors (dict name -> TensorInfo, in file order), alignment, data_offset.
     """
 
@@ -170,10 +171,13 @@ class GgufFile:
         if n_tensors > len(self._buf) or n_kv > len(self._buf):
             raise GgufError(f"{self.path}: implausible counts {n_tensors} tensors, {n_kv} keys")
         self.metadata = {}
+        self.metadata_raw = {}  # key -> the bytes of its type and value, for copying
         for i in range(n_kv):
             key = cur.string(f"key #{i}")
+            start = cur.pos
             vtype = cur.scalar("<I", f"type of {key}")
             self.metadata[key] = cur.value(vtype, key)
+            self.metadata_raw[key] = bytes(self._buf[start:cur.pos])
         self.tensors = {}
         for i in range(n_tensors):
             name = cur.string(f"tensor #{i} name")
@@ -399,3 +403,30 @@ def dequantize(raw, type_id, n_elems):
             .astype(np.float64)
     blocks = raw.reshape(-1, block_bytes)
     return _DEQUANTIZERS[name](blocks).reshape(-1)
+
+
+def write_gguf(path, metadata_raw, tensors, alignment=DEFAULT_ALIGNMENT):
+    """Writes a GGUF v3 file: a minimal writer for building test variants of existing files.
+
+    metadata_raw: dict key -> bytes of the value's type and value (GgufFile.metadata_raw);
+    a "general.alignment" entry, if any, must agree with `alignment`.
+    tensors: list of (name, ne in ggml order, ggml type id, raw bytes).
+    """
+    def gguf_string(s):
+        b = s.encode("utf-8")
+        return struct.pack("<Q", len(b)) + b
+
+    out = bytearray(GGUF_MAGIC + struct.pack("<IQQ", 3, len(tensors), len(metadata_raw)))
+    for key, raw in metadata_raw.items():
+        out += gguf_string(key) + raw
+    data = bytearray()
+    for name, ne, type_id, raw in tensors:
+        data += b"\0" * (-len(data) % alignment)
+        out += gguf_string(name) + struct.pack("<I", len(ne))
+        out += b"".join(struct.pack("<Q", int(n)) for n in ne)
+        out += struct.pack("<IQ", type_id, len(data))
+        data += bytes(raw)
+    out += b"\0" * (-len(out) % alignment)
+    with open(path, "wb") as f:
+        f.write(bytes(out))
+        f.write(bytes(data))

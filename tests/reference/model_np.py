@@ -226,10 +226,22 @@ class ReferenceModel:
             self.n_rot = int(key("rope.dimension_count"))
             self.kv_lora_rank = int(key("attention.kv_lora_rank"))
             self.q_lora_rank = int(key("attention.q_lora_rank", 0))
-            qk_head = int(key("attention.key_length_mla", key("attention.key_length")))
-            self.v_head_dim = int(key("attention.value_length_mla",
-                                      key("attention.value_length")))
+            # Head sizes from the tensor shapes (the keys differ between MLA-KV files,
+            # which carry key_length_mla, and legacy ones); the keys must agree with them.
+            q_name = "blk.0.attn_q_b.weight" if self.has("blk.0.attn_q_b.weight") \
+                else "blk.0.attn_q.weight"
+            qk_head = self.gguf.tensors[q_name].ne[1] // self.n_head
+            self.v_head_dim = self.gguf.tensors["blk.0.attn_output.weight"].ne[0] // self.n_head
             self.nope_dim = qk_head - self.n_rot
+            legacy = self.has("blk.0.attn_kv_b.weight") and not key("attention.key_length_mla")
+            want_k = key("attention.key_length_mla", key("attention.key_length") if legacy
+                         else None)
+            want_v = key("attention.value_length_mla", key("attention.value_length") if legacy
+                         else None)
+            if (want_k is not None and int(want_k) != qk_head) or \
+                    (want_v is not None and int(want_v) != self.v_head_dim):
+                raise ValueError(f"{path}: head sizes from tensors (qk {qk_head}, v "
+                                 f"{self.v_head_dim}) disagree with the keys ({want_k}, {want_v})")
             self.rope = Rope(self.n_rot, self.rope_base, neox=False,
                              freq_divisors=divisors, freq_scale=freq_scale, yarn=yarn)
         else:

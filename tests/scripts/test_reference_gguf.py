@@ -26,6 +26,7 @@ import tempfile
 
 SOURCE_DIR = pathlib.Path(os.environ.get("MOELAB_SOURCE_DIR")
                           or pathlib.Path(__file__).resolve().parents[2])
+sys.dont_write_bytecode = True  # importing the reference must not write into the tree
 sys.path.insert(0, str(SOURCE_DIR / "tests" / "reference"))
 
 import gguf_np  # noqa: E402
