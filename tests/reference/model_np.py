@@ -403,3 +403,29 @@ def reference_logits(path, tokens, max_active_experts=None, expert_threshold=Non
     """Convenience: float64 logits [n_tokens, n_vocab] of the GGUF at `path` for `tokens`."""
     logits, _ = ReferenceModel(path).forward(tokens, max_active_experts, expert_threshold)
     return logits
+
+
+def main(argv=None):
+    """Command line: write the reference logits of a GGUF for a token list, float32
+    little-endian [n_tokens][n_vocab], the format of `moelab logits --all -o FILE`."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("model", help="GGUF file")
+    parser.add_argument("--tokens", required=True, help="comma-separated token ids")
+    parser.add_argument("-o", "--output", required=True, help="logits file to write")
+    parser.add_argument("--max-active-experts", type=int, default=None)
+    parser.add_argument("--expert-threshold", type=float, default=None)
+    args = parser.parse_args(argv)
+    tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
+    logits, active = ReferenceModel(args.model).forward(tokens, args.max_active_experts,
+                                                        args.expert_threshold)
+    logits.astype("<f4").tofile(args.output)
+    for il, counts in enumerate(active):
+        print(f"moe layer {il}: active experts per token {counts.tolist()}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
