@@ -388,7 +388,8 @@ def test_random_blocks():
         got = gguf_np.dequantize(raw.reshape(-1), type_id, n_blocks * block_elems)
         want = np.concatenate([scalar_dequant(type_name, raw[i]) for i in range(n_blocks)])
         err = float(np.max(np.abs(got - want)))
-        check(err <= 1e-12 * max(1.0, float(np.max(np.abs(want)))), f"{type_name}: {n_blocks} random blocks match ggml's scalar loops "
+        tol = 1e-12 * max(1.0, float(np.max(np.abs(want))))
+        check(err <= tol, f"{type_name}: {n_blocks} random blocks match ggml's scalar loops "
                           f"(max diff {err:.3g})")
 
 
