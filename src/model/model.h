@@ -63,9 +63,11 @@ class Model {
   Status forward(const Batch& batch, KvCache& cache, ForwardOutput& out, ThreadPool& pool,
                  const ForwardOptions& options = {});
 
+ // Scratch memory of forward() (defined in model/workspace.h, private to src/model).
+  struct Workspace;
+
  private:
   Model() = default;
-  struct Workspace;
   void attention_gqa(int32_t layer, const Batch& batch, KvCache& cache, ThreadPool& pool);
   void attention_mla(int32_t layer, const Batch& batch, KvCache& cache, ThreadPool& pool,
                      MlaMode mode);
