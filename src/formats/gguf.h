@@ -5,6 +5,7 @@
 // Thread-safety: a GgufFile is immutable after open() and safe to share.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -80,6 +81,8 @@ class GgufFile {
   const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
+  // Byte offset in the file where the tensor data section starts.
+  uint64_t data_offset() const { return data_offset_; }
 
   // Metadata in file order.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return metadata_; }
@@ -113,6 +116,7 @@ class GgufFile {
   uint64_t alignment_ = 32;
   std::shared_ptr<MappedFile> file_;
   const uint8_t* data_ = nullptr;  // start of the tensor data section
+  uint64_t data_offset_ = 0;
   uint64_t data_bytes_ = 0;
   std::vector<std::pair<std::string, GgufValue>> metadata_;
   std::map<std::string, size_t, std::less<>> metadata_index_;
