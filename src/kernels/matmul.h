@@ -2,10 +2,15 @@
 // implementations (SIMD, integer dot products, batched MoE) replace its
 // insides without touching the model. Weights are read in place, whatever
 // their type.
+//
+// Thread-safety: the functions are reentrant; each call uses the pool it is
+// given (one call per pool at a time, as ThreadPool requires) and per-thread
+// scratch buffers that live as long as their thread.
 #pragma once
 
 #include <cstdint>
 
+#include "base/cpu_features.h"
 #include "base/thread_pool.h"
 #include "tensor/tensor.h"
 
@@ -23,5 +28,18 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
 // each expert once over the tokens routed to it.
 void matmul_gather(const TensorView& w, const float* x, const int32_t* rows, int64_t n_rows,
                    float* y, ThreadPool& pool);
+
+// The kernel family matmul uses: cpu_features().best_isa(), read once.
+Isa matmul_isa();
+
+// Whether this machine can run the kernels of `isa`.
+bool isa_supported(Isa isa);
+
+// matmul / matmul_gather with an explicit kernel family (for tests and
+// benchmarks comparing variants); `isa` must be supported.
+void matmul_with_isa(Isa isa, const TensorView& w, const float* x, int64_t n_tokens, float* y,
+                     ThreadPool& pool);
+void matmul_gather_with_isa(Isa isa, const TensorView& w, const float* x, const int32_t* rows,
+                            int64_t n_rows, float* y, ThreadPool& pool);
 
 }  // namespace moelab

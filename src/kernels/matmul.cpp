@@ -1,0 +1,143 @@
+// The matmul driver: picks the kernel family once, splits output rows across
+// the pool, and chooses per call between the fused decode path (few tokens:
+// weights decoded in registers, each byte read once) and the panel path
+// (many tokens: a panel of rows dequantized once into per-thread scratch and
+// reused by every token, so dequantization cost is amortised).
+#include "kernels/matmul.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "base/check.h"
+#include "kernels/matmul_kernels.h"
+
+namespace moelab {
+namespace {
+
+using kernels_internal::MatmulKernels;
+
+// Threads get whole multiples of 16 output rows, so two threads never write
+// the same 64-byte line of a y row (when y is line-aligned).
+constexpr int64_t kRowGrain = 16;
+// Rows per dequantized panel: 32 rows × n_in floats stays in L2 for the
+// model sizes we target (n_in 2048 → 256 KiB) while every token passes by.
+constexpr int64_t kPanelRows = 32;
+
+const MatmulKernels& kernels_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return kernels_internal::avx512_kernels();
+    case Isa::kAvx2:
+      return kernels_internal::avx2_kernels();
+    case Isa::kScalar:
+      break;
+  }
+  return kernels_internal::scalar_kernels();
+}
+
+// Per-thread scratch, grown as needed and kept for the thread's lifetime, so
+// the hot path allocates only the first time a thread sees a bigger shape.
+std::vector<float>& panel_scratch() {
+  thread_local std::vector<float> scratch;
+  return scratch;
+}
+
+std::vector<const float*>& token_pointers() {
+  thread_local std::vector<const float*> ptrs;
+  return ptrs;
+}
+
+//   w: [n_out, n_in]; xs: n_tok pointers to [n_in] rows; y: [n_tok, n_out]
+void run(const MatmulKernels& k, const TensorView& w, const float* const* xs, int64_t n_tok,
+         float* y, ThreadPool& pool) {
+  const DTypeInfo& info = dtype_info(w.type);
+  MOELAB_CHECK_MSG(info.computable, "matmul: weight type is not computable");
+  const int64_t n_in = w.ne[0];
+  const int64_t n_out = w.n_rows();
+  MOELAB_CHECK(n_in % info.block_elems == 0);
+  if (n_tok <= 0 || n_out <= 0) return;
+  const int64_t row_bytes = w.row_bytes();
+  const kernels_internal::FusedDotFn fused =
+      n_tok <= kernels_internal::kMaxFusedTokens ? k.fused_dot(w.type) : nullptr;
+  const kernels_internal::DequantFn dequant = k.dequant(w.type);
+  MOELAB_CHECK(dequant != nullptr);
+  const int64_t n_chunks = (n_out + kRowGrain - 1) / kRowGrain;
+
+  pool.parallel_for(n_chunks, [&](int64_t c0, int64_t c1, int) {
+    const int64_t r0 = c0 * kRowGrain;
+    const int64_t r1 = std::min(n_out, c1 * kRowGrain);
+    if (fused != nullptr) {
+      float out[kernels_internal::kMaxFusedTokens];
+      for (int64_t r = r0; r < r1; ++r) {
+        fused(w.data + r * row_bytes, n_in, xs, static_cast<int>(n_tok), out);
+        for (int64_t t = 0; t < n_tok; ++t) y[t * n_out + r] = out[t];
+      }
+      return;
+    }
+    if (w.type == DType::kF32) {  // already a panel: no copy
+      for (int64_t p = r0; p < r1; p += kPanelRows) {
+        const auto* panel = reinterpret_cast<const float*>(w.data + p * row_bytes);
+        k.panel_gemm(panel, n_in, std::min(kPanelRows, r1 - p), xs, n_tok, n_in, y + p, n_out);
+      }
+      return;
+    }
+    std::vector<float>& scratch = panel_scratch();
+    if (static_cast<int64_t>(scratch.size()) < kPanelRows * n_in) scratch.resize(kPanelRows * n_in);
+    for (int64_t p = r0; p < r1; p += kPanelRows) {
+      const int64_t n_rows = std::min(kPanelRows, r1 - p);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        dequant(w.data + (p + r) * row_bytes, scratch.data() + r * n_in, n_in);
+      }
+      k.panel_gemm(scratch.data(), n_in, n_rows, xs, n_tok, n_in, y + p, n_out);
+    }
+  });
+}
+
+}  // namespace
+
+Isa matmul_isa() {
+  static const Isa isa = cpu_features().best_isa();
+  return isa;
+}
+
+bool isa_supported(Isa isa) {
+  const CpuFeatures& f = cpu_features();
+  switch (isa) {
+    case Isa::kScalar:
+      return true;
+    case Isa::kAvx2:
+      return f.avx2 && f.fma && f.f16c;
+    case Isa::kAvx512:
+      return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl;
+  }
+  return false;
+}
+
+void matmul_gather_with_isa(Isa isa, const TensorView& w, const float* x, const int32_t* rows,
+                            int64_t n_rows, float* y, ThreadPool& pool) {
+  MOELAB_CHECK(isa_supported(isa));
+  std::vector<const float*>& xs = token_pointers();
+  xs.resize(n_rows);
+  for (int64_t i = 0; i < n_rows; ++i) xs[i] = x + static_cast<int64_t>(rows[i]) * w.ne[0];
+  run(kernels_for(isa), w, xs.data(), n_rows, y, pool);
+}
+
+void matmul_with_isa(Isa isa, const TensorView& w, const float* x, int64_t n_tokens, float* y,
+                     ThreadPool& pool) {
+  MOELAB_CHECK(isa_supported(isa));
+  std::vector<const float*>& xs = token_pointers();
+  xs.resize(n_tokens);
+  for (int64_t i = 0; i < n_tokens; ++i) xs[i] = x + i * w.ne[0];
+  run(kernels_for(isa), w, xs.data(), n_tokens, y, pool);
+}
+
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  matmul_with_isa(matmul_isa(), w, x, n_tokens, y, pool);
+}
+
+void matmul_gather(const TensorView& w, const float* x, const int32_t* rows, int64_t n_rows,
+                   float* y, ThreadPool& pool) {
+  matmul_gather_with_isa(matmul_isa(), w, x, rows, n_rows, y, pool);
+}
+
+}  // namespace moelab

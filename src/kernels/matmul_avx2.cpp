@@ -1,0 +1,4 @@
+#include "kernels/matmul_kernels.h"
+namespace moelab::kernels_internal {
+const MatmulKernels& avx2_kernels() { return scalar_kernels(); }
+}  // namespace moelab::kernels_internal

@@ -1,0 +1,44 @@
+// The kernel table behind matmul: one MatmulKernels per ISA (scalar, AVX2,
+// AVX-512), each defined in its own translation unit so only that file is
+// compiled with the ISA's flags. matmul.cpp drives them (threads, panels,
+// scratch); the tables hold only stateless functions, safe from any thread.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace moelab::kernels_internal {
+
+// Token counts up to this use the fused decode path: each weight row is
+// decoded once and dotted with every token while in registers.
+inline constexpr int kMaxFusedTokens = 4;
+
+// out[t] = dot(weight row `w` (n_in values of its type), xs[t]) for t < n_tok,
+// 1 <= n_tok <= kMaxFusedTokens.
+using FusedDotFn = void (*)(const uint8_t* w, int64_t n_in, const float* const* xs, int n_tok,
+                            float* out);
+
+// Converts n values of one weight row to float32 (n a multiple of the block).
+using DequantFn = void (*)(const uint8_t* src, float* dst, int64_t n);
+
+// y[t * ldy + r] = dot(panel + r * ld_panel, xs[t]) for r < n_rows, t < n_tok:
+// the prefill micro-kernel over a float32 panel of weight rows.
+using PanelGemmFn = void (*)(const float* panel, int64_t ld_panel, int64_t n_rows,
+                             const float* const* xs, int64_t n_tok, int64_t n_in, float* y,
+                             int64_t ldy);
+
+struct MatmulKernels {
+  // Returns the fused dot for `type`, or nullptr where this family dequantizes
+  // to scratch even for decode.
+  FusedDotFn (*fused_dot)(DType type);
+  // Returns the row converter for `type` (never nullptr for computable types).
+  DequantFn (*dequant)(DType type);
+  PanelGemmFn panel_gemm;
+};
+
+const MatmulKernels& scalar_kernels();
+const MatmulKernels& avx2_kernels();
+const MatmulKernels& avx512_kernels();
+
+}  // namespace moelab::kernels_internal
