@@ -390,6 +390,46 @@ TEST_F(SyntheticModelTest, QuantizedPresetHasRequestedTypes) {
   EXPECT_EQ(q4k->find_tensor("blk.0.attn_norm.weight")->type, DType::kF32);
 }
 
+TEST_F(SyntheticModelTest, EveryWeightTypeWithLlamaQuantizeFallbacks) {
+  // tiny-qwen2moe's weight rows are 64 long except ffn_down_shexp (256).
+  // llama-quantize (llama-quant.cpp) keeps a type whose block divides the row
+  // and otherwise falls back: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K and
+  // Q3_K -> IQ4_NL (not a moelab type; its stand-in is Q4_0, same block).
+  struct Case {
+    DType requested;
+    DType row64;
+    DType row256;
+    int64_t file_type;  // llama_ftype
+  };
+  const Case cases[] = {
+      {DType::kF16, DType::kF16, DType::kF16, 1},
+      {DType::kBF16, DType::kBF16, DType::kBF16, 32},
+      {DType::kQ4_0, DType::kQ4_0, DType::kQ4_0, 2},
+      {DType::kQ4_1, DType::kQ4_1, DType::kQ4_1, 3},
+      {DType::kQ5_0, DType::kQ5_0, DType::kQ5_0, 8},
+      {DType::kQ5_1, DType::kQ5_1, DType::kQ5_1, 9},
+      {DType::kQ8_0, DType::kQ8_0, DType::kQ8_0, 7},
+      {DType::kQ2_K, DType::kQ4_0, DType::kQ2_K, 10},
+      {DType::kQ3_K, DType::kQ4_0, DType::kQ3_K, 11},
+      {DType::kQ4_K, DType::kQ5_0, DType::kQ4_K, 14},
+      {DType::kQ5_K, DType::kQ5_1, DType::kQ5_K, 16},
+      {DType::kQ6_K, DType::kQ8_0, DType::kQ6_K, 18},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(dtype_info(c.requested).name);
+    auto f = GgufFile::open(make("tiny-qwen2moe", 1, c.requested));
+    ASSERT_TRUE(f.is_ok()) << f.status().message();
+    EXPECT_EQ(get(*f, "general.file_type"), c.file_type);
+    for (const GgufTensorInfo& t : f->tensors()) {
+      DType want = t.ne[0] == 256 ? c.row256 : c.row64;
+      if (t.n_dims == 1 || t.name.find("ffn_gate_inp") != std::string::npos) want = DType::kF32;
+      EXPECT_EQ(t.type, want) << t.name;
+    }
+    EXPECT_NE(f->find_tensor("blk.0.ffn_down_shexp.weight"), nullptr);
+    EXPECT_EQ(f->find_tensor("blk.0.ffn_down_shexp.weight")->ne[0], 256);
+  }
+}
+
 TEST_F(SyntheticModelTest, UnknownPresetListsTheValidNames) {
   MakeModelOptions opts;
   opts.preset = "tiny-gpt5";

@@ -77,7 +77,7 @@ std::vector<PresetSpec> build_presets() {
   qwen2.n_expert = 4;
   qwen2.n_expert_used = 2;
   qwen2.n_ff_exp = 64;
-  qwen2.n_ff_shexp = 128;
+  qwen2.n_ff_shexp = 256;  // ffn_down_shexp rows of 256 take K-quants as they are
   presets.push_back(qwen2);
 
   PresetSpec qwen3;
