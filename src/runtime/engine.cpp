@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/check.h"
+#include "model/router.h"
 
 namespace moelab {
 
@@ -30,6 +31,7 @@ struct Engine::Sequence {
   uint64_t salt = 0;             // prefix-cache salt (router knobs)
   Sampler sampler;
   std::vector<TokenOutput> prompt_lp;
+  std::vector<float> prompt_logits;  // [rows so far, n_vocab]
   bool prompt_lp_sent = false;
   bool scheduled = false;
   bool finished = false;
@@ -108,7 +110,7 @@ void Engine::cancel(int64_t id) {
 
 void Engine::reuse_prefix(Sequence& s) {
   s.chain = BlockManager::root(s.salt);
-  if (!config_.prefix_cache || s.req.prompt_logprobs) return;
+  if (!config_.prefix_cache || s.req.prompt_logprobs || s.req.prompt_logits) return;
   const int32_t bs = blocks_.block_size();
   // Keep at least one token to compute: its logits start the generation.
   const int32_t n_full = (static_cast<int32_t>(s.tokens.size()) - 1) / bs;
@@ -136,6 +138,10 @@ void Engine::preempt(size_t index) {
   std::unique_ptr<Sequence> s = std::move(running_[index]);
   running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(index));
   release(*s);
+  if (!s->prompt_lp_sent) {  // recomputed from the start: collect again
+    s->prompt_lp.clear();
+    s->prompt_logits.clear();
+  }
   ++counters_.preemptions;
   waiting_.push_front(std::move(s));
 }
@@ -235,8 +241,9 @@ Result<std::vector<EngineEvent>> Engine::step() {
     const int32_t end = p.first + p.count;
     const bool samples = end == static_cast<int32_t>(s.tokens.size());
     for (int32_t pos = p.first; pos < end; ++pos) {
-      const bool prompt_lp = s.req.prompt_logprobs && pos + 1 < s.n_prompt;
-      batch_.add(s.tokens[pos], pos, static_cast<int32_t>(k), prompt_lp || (samples && pos == end - 1));
+      const bool prompt_rows = (s.req.prompt_logprobs && pos + 1 < s.n_prompt) ||
+                               (s.req.prompt_logits && pos < s.n_prompt);
+      batch_.add(s.tokens[pos], pos, static_cast<int32_t>(k), prompt_rows || (samples && pos == end - 1));
     }
     BatchSequence bs;
     bs.block_table = s.table.data();
@@ -264,6 +271,10 @@ Result<std::vector<EngineEvent>> Engine::step() {
     const int32_t end = p.first + p.count;
     const bool samples = end == static_cast<int32_t>(s.tokens.size());
     for (int32_t pos = p.first; pos < end; ++pos, ++batch_index) {
+      if (s.req.prompt_logits && pos < s.n_prompt) {
+        const float* row = output_.row(row_of[batch_index]);
+        s.prompt_logits.insert(s.prompt_logits.end(), row, row + n_vocab);
+      }
       if (!s.req.prompt_logprobs || pos + 1 >= s.n_prompt || row_of[batch_index] < 0) continue;
       const float* row = output_.row(row_of[batch_index]);
       TokenOutput o;
@@ -274,8 +285,10 @@ Result<std::vector<EngineEvent>> Engine::step() {
     }
     s.n_computed = end;
     register_full_blocks(s);
-    if (s.req.prompt_logprobs && !s.prompt_lp_sent && s.n_computed >= s.n_prompt) {
+    if ((s.req.prompt_logprobs || s.req.prompt_logits) && !s.prompt_lp_sent &&
+        s.n_computed >= s.n_prompt) {
       e.prompt_tokens = std::move(s.prompt_lp);
+      e.prompt_logits = std::move(s.prompt_logits);
       s.prompt_lp_sent = true;
     }
     std::optional<FinishReason> finish;
@@ -300,7 +313,8 @@ Result<std::vector<EngineEvent>> Engine::step() {
       }
     }
     if (finish) e.finish = *finish;
-    if (!e.tokens.empty() || !e.prompt_tokens.empty() || finish) events.push_back(std::move(e));
+    if (!e.tokens.empty() || !e.prompt_tokens.empty() || !e.prompt_logits.empty() || finish)
+      events.push_back(std::move(e));
     if (finish) {
       release(s);
       s.finished = true;

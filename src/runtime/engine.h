@@ -49,6 +49,7 @@ struct Request {
   std::vector<int32_t> stop_tokens;  // besides the model's end-of-generation tokens
   int32_t top_logprobs = -1;         // -1: no logprobs; k >= 0: chosen + k alternatives
   bool prompt_logprobs = false;      // logprobs of the prompt tokens (echo)
+  bool prompt_logits = false;        // raw logits of every prompt position (moelab logits)
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };
@@ -64,6 +65,7 @@ struct EngineEvent {
   int64_t request_id = 0;
   std::vector<TokenOutput> tokens;         // generated this step (0 or 1)
   std::vector<TokenOutput> prompt_tokens;  // prompt logprobs, once, when asked for
+  std::vector<float> prompt_logits;        // [n_prompt, n_vocab], once, when asked for
   FinishReason finish = FinishReason::kNone;
   std::string error;
 };

@@ -1,0 +1,77 @@
+#include "cli/cli.h"
+
+#include <cstdio>
+
+#include "base/thread_pool.h"
+#include "cli/command.h"
+
+namespace moelab {
+
+int fail(const Status& status) { return fail(status.message()); }
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "moelab: error: %s\n", message.c_str());
+  return 1;
+}
+
+void RunOptions::add_to(CLI::App* app) {
+  app->add_option("-t,--threads", threads, "Threads (default: physical cores)")->check(CLI::Range(0, 1024));
+  app->add_option("--max-active-experts", max_active_experts,
+                  "MoE: each token uses at most K experts (default: the model's count)")
+      ->check(CLI::Range(0, 1 << 16));
+  app->add_option("--expert-threshold", expert_threshold,
+                  "MoE: each token uses the fewest ranked experts whose routing weight reaches P (0 < P <= 1)");
+  app->add_option("--mla-mode", mla_mode, "DeepSeek MLA form: auto, absorbed or decompressed")
+      ->check(CLI::IsMember({"auto", "absorbed", "decompressed"}));
+  app->add_option("--kv-cache-mib", kv_cache_mib, "KV cache size in MiB (default: what the request needs)")
+      ->check(CLI::Range(0, 1 << 22));
+}
+
+int RunOptions::thread_count() const { return threads > 0 ? threads : physical_core_count(); }
+
+Result<std::vector<int32_t>> parse_int_list(const std::string& text, const std::string& what) {
+  std::vector<int32_t> out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t comma = text.find(',', pos);
+    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || v < INT32_MIN || v > INT32_MAX) {
+      return Status::error(what + ": '" + item + "' is not an integer");
+    }
+    out.push_back(static_cast<int32_t>(v));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+int cli_main(int argc, char** argv) {
+  CLI::App app{"moelab: run, serve, benchmark and compare Mixture-of-Experts and dense LLMs on CPU"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "moelab 0.1.0");
+  CommandList commands;
+  register_run(app, commands);
+  register_logits(app, commands);
+  register_tokenize(app, commands);
+  register_info(app, commands);
+  register_make_model(app, commands);
+  register_template(app, commands);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (const Command& c : commands) {
+    if (c.app->parsed()) return c.run();
+  }
+  return fail("no subcommand given (see moelab --help)");
+}
+
+}  // namespace moelab

@@ -1,0 +1,48 @@
+// How subcommands plug into the command line: each file registers its
+// CLI11 subcommand and the action to run when it was chosen.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "base/status.h"
+#include "model/batch.h"
+
+namespace moelab {
+
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;  // exit code
+};
+using CommandList = std::vector<Command>;
+
+void register_run(CLI::App& app, CommandList& commands);
+void register_logits(CLI::App& app, CommandList& commands);
+void register_tokenize(CLI::App& app, CommandList& commands);
+void register_info(CLI::App& app, CommandList& commands);
+void register_make_model(CLI::App& app, CommandList& commands);
+void register_template(CLI::App& app, CommandList& commands);
+
+// Prints "moelab: error: <message>" on stderr and returns the exit code 1.
+int fail(const Status& status);
+int fail(const std::string& message);
+
+// Options every subcommand that runs a model shares.
+struct RunOptions {
+  int threads = 0;                // 0: physical cores
+  int max_active_experts = 0;     // 0: the model's count
+  float expert_threshold = 1.0f;  // 1: off
+  std::string mla_mode = "auto";
+  int kv_cache_mib = 0;           // 0: enough for the request
+  void add_to(CLI::App* app);
+  RouterKnobs knobs() const { return RouterKnobs{max_active_experts, expert_threshold}; }
+  int thread_count() const;
+};
+
+// "1,2,3" → {1, 2, 3}; an error names the bad element.
+Result<std::vector<int32_t>> parse_int_list(const std::string& text, const std::string& what);
+
+}  // namespace moelab
