@@ -270,7 +270,7 @@ bool Interpreter::test(const Value& v, const std::string& name, const Value* arg
   if (name == "number") return v.is_number();
   if (name == "integer") return v.kind == Kind::kInt;
   if (name == "float") return v.kind == Kind::kFloat;  // Jinja's; not in the reference
-  if (name == "iterable") return v.is_array() || v.is_string();
+  if (name == "iterable") return (v.is_array() && !v.tuple) || v.is_string();
   if (name == "mapping") return v.is_object();
   if (name == "sequence") return v.is_array() || v.is_object() || v.is_string();
   if (name == "lower") return v.is_string() && v.str() == ascii_map(v.str(), ::tolower);

@@ -352,7 +352,9 @@ Value Interpreter::eval_inner(const Node& node, const EnvPtr& env) {
     case NodeKind::kTuple: {
       Array a;
       for (const auto& x : node.list) a.push_back(eval(*x, env));
-      return Value::array(std::move(a));
+      Value v = Value::array(std::move(a));
+      v.tuple = node.kind == NodeKind::kTuple;
+      return v;
     }
     case NodeKind::kObject: {
       Object o;

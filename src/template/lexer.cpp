@@ -271,7 +271,12 @@ std::vector<Token> tokenize(const std::string& source) {
     if (matched) continue;
     if (ch == '\'' || ch == '"') {
       size_t start = pos++;
-      std::string s = consume([ch](char c) { return c != ch; });
+      std::string s;
+      try {
+        s = consume([ch](char c) { return c != ch; });
+      } catch (const TemplateError& e) {
+        fail(std::string("Unterminated string literal (") + e.what() + ")", start);
+      }
       if (pos >= src.size()) fail("Unterminated string literal", start);
       ++pos;
       push(Tok::kString, std::move(s), start);

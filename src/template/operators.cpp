@@ -1,5 +1,7 @@
 // Binary operators, member access and slicing, with the reference renderer's typing rules.
+#include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "template/interpreter.h"
 

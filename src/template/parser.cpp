@@ -344,7 +344,7 @@ class Parser {
   NodePtr call_member() {
     NodePtr n = member(primary());
     while (is(Tok::kOpenParen)) {
-      auto call = make(NodeKind::kCall, here());
+      auto call = make(NodeKind::kCall, n->offset);
       call->a = std::move(n);
       args(call->list, false);
       n = member(std::move(call));

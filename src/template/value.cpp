@@ -203,6 +203,7 @@ std::string to_json_text(const Value& v, const JsonOptions& opt, int depth,
     case Kind::kFunction: throw TemplateError("Cannot convert to JSON: FunctionValue");
     default: break;
   }
+  if (v.tuple) throw TemplateError("Cannot convert to JSON: TupleValue");
   if (depth > 512) throw TemplateError("tojson: nesting too deep");
   std::string unit(opt.indent > 0 ? opt.indent : 0, ' ');
   std::string base = "\n";

@@ -40,6 +40,7 @@ enum class Kind { kUndefined, kNull, kBool, kInt, kFloat, kString, kArray, kObje
 struct Value {
   Kind kind = Kind::kUndefined;
   bool b = false;
+  bool tuple = false;  // kArray made by a tuple literal: the reference cannot print those
   int64_t i = 0;
   double f = 0;
   std::shared_ptr<std::string> s;   // kString (immutable once made)
