@@ -3,8 +3,6 @@
 // the data section, zero padding to the alignment, then each tensor's bytes
 // padded to the alignment. Values are checked before anything is written, so
 // a bad value never leaves half a file behind.
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -227,7 +225,7 @@ Status GgufWriter::write(const std::string& path) const {
     }
   }
 
-  const std::string tmp_path = path + ".tmp" + std::to_string(::getpid());
+  const std::string tmp_path = path + ".tmp";
   std::FILE* f = std::fopen(tmp_path.c_str(), "wb");
   if (f == nullptr) {
     return Status::error(tmp_path + ": cannot create: " + std::strerror(errno));
