@@ -19,7 +19,6 @@ namespace {
 
 constexpr char kMagic[4] = {'G', 'G', 'U', 'F'};
 constexpr int kMaxArrayDepth = 16;
-constexpr uint64_t kDefaultAlignment = 32;
 constexpr int kMaxDims = 4;
 // Bound on array items in one file. Each item costs ~50 bytes in memory, so
 // this keeps a hostile file from turning 1 GB of u8 into 50 GB of values; real
@@ -167,6 +166,7 @@ class GgufParser {
       if (!is_known_type(type)) {
         return error(pos_ - 4, ctx + ": unknown value type " + std::to_string(type));
       }
+      if (key == "general.alignment") alignment_value_offset_ = pos_;
       GgufValue value;
       MOELAB_TRY(read_value(static_cast<GgufType>(type), 0, &value, [&ctx] { return ctx; }));
       out_.metadata_index_.emplace(key, out_.metadata_.size());
@@ -270,11 +270,11 @@ class GgufParser {
     if (value == nullptr) return Status::ok();
     const auto* u = std::get_if<uint64_t>(&value->v);
     if (value->type != GgufType::kU32 || u == nullptr) {
-      return error(pos_, "key 'general.alignment' has type " +
+      return error(alignment_value_offset_ - 4, "key 'general.alignment' has type " +
                              std::string(gguf_type_name(value->type)) + ", expected u32");
     }
     if (*u == 0 || (*u & (*u - 1)) != 0) {
-      return error(pos_, "key 'general.alignment' is " + std::to_string(*u) +
+      return error(alignment_value_offset_, "key 'general.alignment' is " + std::to_string(*u) +
                              ", expected a non-zero power of two");
     }
     out_.alignment_ = *u;
@@ -365,15 +365,17 @@ class GgufParser {
     for (size_t i : order) {
       const GgufTensorInfo& t = out_.tensors_[i];
       const std::string ctx = "tensor " + quoted(t.name);
+      // Errors point at the offending offset field in the tensor info.
       if (t.offset > data_size || t.n_bytes > data_size - t.offset) {
-        return error(data_offset + std::min(t.offset, data_size),
+        return error(info_offsets_[i],
                      ctx + ": data [" + std::to_string(t.offset) + ", +" +
                          std::to_string(t.n_bytes) + ") runs past the end of the file (data " +
                          "section holds " + std::to_string(data_size) + " bytes)");
       }
       if (prev != nullptr && t.offset < prev_end) {
-        return error(data_offset + t.offset, ctx + ": data overlaps tensor " +
-                                                 quoted(prev->name));
+        return error(info_offsets_[i], ctx + ": data at " + std::to_string(t.offset) +
+                                           " overlaps tensor " + quoted(prev->name) +
+                                           ", which ends at " + std::to_string(prev_end));
       }
       prev_end = t.offset + t.n_bytes;
       prev = &t;
@@ -389,7 +391,8 @@ class GgufParser {
   uint64_t n_tensors_ = 0;
   uint64_t n_kv_ = 0;
   uint64_t total_array_items_ = 0;
-  std::vector<uint64_t> info_offsets_;
+  uint64_t alignment_value_offset_ = 0;
+  std::vector<uint64_t> info_offsets_;  // where each tensor's offset field sits
 };
 
 Result<GgufFile> GgufFile::open(const std::string& path) {

@@ -16,6 +16,7 @@ namespace {
 constexpr uint32_t kVersion = 3;
 constexpr uint64_t kDefaultAlignment = 32;
 constexpr int kMaxArrayDepth = 16;
+constexpr size_t kMaxTensorName = 64;
 
 // Built by append: GCC 12 warns falsely (-Wrestrict) on "'" + std::string(s).
 std::string quoted(std::string_view s) {
@@ -187,6 +188,11 @@ Status GgufWriter::add_tensor_lazy(const std::string& name, DType type,
   const std::string ctx = "GGUF writer: tensor " + quoted(name);
   for (const auto& t : tensors_) {
     if (t.name == name) return Status::error(ctx + ": added twice");
+  }
+  // ggml keeps names in a char[64] and llama.cpp refuses longer ones.
+  if (name.empty() || name.size() >= kMaxTensorName) {
+    return Status::error(ctx + ": name must have 1.." + std::to_string(kMaxTensorName - 1) +
+                         " bytes");
   }
   if (ne.empty() || ne.size() > 4) {
     return Status::error(ctx + ": has " + std::to_string(ne.size()) + " dims, expected 1..4");

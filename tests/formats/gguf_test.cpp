@@ -199,6 +199,10 @@ TEST(GgufWriterTest, RejectsBadInputAndLeavesNoFile) {
   EXPECT_FALSE(w.add_tensor("x", DType::kF32, {1, 1, 1, 1, 1}, bytes.data(), 4).is_ok());
   ASSERT_TRUE(w.add_tensor("x", DType::kQ8_0, {32}, bytes.data(), 34).is_ok());
   EXPECT_FALSE(w.add_tensor("x", DType::kQ8_0, {32}, bytes.data(), 34).is_ok());
+  // llama.cpp keeps tensor names in char[64].
+  EXPECT_TRUE(w.add_tensor(std::string(63, 'n'), DType::kF32, {1}, bytes.data(), 4).is_ok());
+  EXPECT_FALSE(w.add_tensor(std::string(64, 'n'), DType::kF32, {1}, bytes.data(), 4).is_ok());
+  EXPECT_FALSE(w.add_tensor("", DType::kF32, {1}, bytes.data(), 4).is_ok());
 
   GgufWriter bad_value;
   bad_value.set("k", typed(GgufType::kU8, 256));
