@@ -127,12 +127,12 @@ class GgufParser {
                           std::to_string(version) + ")");
     }
     if (version == 1) {
-      return error(4, "GGUF version 1 is not supported (it uses 32-bit counts); "
-                      "convert the file to version 3");
+      return error(4,
+                   "GGUF version 1 is not supported (it uses 32-bit counts); "
+                   "convert the file to version 3");
     }
     if (version != 2 && version != 3) {
-      return error(4, "unsupported GGUF version " + std::to_string(version) +
-                          " (supported: 2, 3)");
+      return error(4, "unsupported GGUF version " + std::to_string(version) + " (supported: 2, 3)");
     }
     out_.version_ = version;
     MOELAB_TRY(read(&n_tensors_, "the header's tensor count"));
@@ -141,12 +141,12 @@ class GgufParser {
     // tensor info at least 32 (empty name, one dim): counts that cannot fit in
     // the file are rejected before anything is reserved.
     if (n_kv_ > remaining() / 13) {
-      return error(16, "metadata count " + std::to_string(n_kv_) +
-                           " cannot fit in the file's " + std::to_string(size_) + " bytes");
+      return error(16, "metadata count " + std::to_string(n_kv_) + " cannot fit in the file's " +
+                           std::to_string(size_) + " bytes");
     }
     if (n_tensors_ > remaining() / 32 || n_tensors_ * 32 + n_kv_ * 13 > remaining()) {
-      return error(8, "tensor count " + std::to_string(n_tensors_) +
-                          " cannot fit in the file's " + std::to_string(size_) + " bytes");
+      return error(8, "tensor count " + std::to_string(n_tensors_) + " cannot fit in the file's " +
+                          std::to_string(size_) + " bytes");
     }
     return Status::ok();
   }
@@ -181,16 +181,26 @@ class GgufParser {
   Status read_value(GgufType type, int depth, GgufValue* out, const Ctx& ctx) {
     out->type = type;
     switch (type) {
-      case GgufType::kU8: return read_number<uint8_t, uint64_t>(out, ctx);
-      case GgufType::kI8: return read_number<int8_t, int64_t>(out, ctx);
-      case GgufType::kU16: return read_number<uint16_t, uint64_t>(out, ctx);
-      case GgufType::kI16: return read_number<int16_t, int64_t>(out, ctx);
-      case GgufType::kU32: return read_number<uint32_t, uint64_t>(out, ctx);
-      case GgufType::kI32: return read_number<int32_t, int64_t>(out, ctx);
-      case GgufType::kU64: return read_number<uint64_t, uint64_t>(out, ctx);
-      case GgufType::kI64: return read_number<int64_t, int64_t>(out, ctx);
-      case GgufType::kF32: return read_number<float, double>(out, ctx);
-      case GgufType::kF64: return read_number<double, double>(out, ctx);
+      case GgufType::kU8:
+        return read_number<uint8_t, uint64_t>(out, ctx);
+      case GgufType::kI8:
+        return read_number<int8_t, int64_t>(out, ctx);
+      case GgufType::kU16:
+        return read_number<uint16_t, uint64_t>(out, ctx);
+      case GgufType::kI16:
+        return read_number<int16_t, int64_t>(out, ctx);
+      case GgufType::kU32:
+        return read_number<uint32_t, uint64_t>(out, ctx);
+      case GgufType::kI32:
+        return read_number<int32_t, int64_t>(out, ctx);
+      case GgufType::kU64:
+        return read_number<uint64_t, uint64_t>(out, ctx);
+      case GgufType::kI64:
+        return read_number<int64_t, int64_t>(out, ctx);
+      case GgufType::kF32:
+        return read_number<float, double>(out, ctx);
+      case GgufType::kF64:
+        return read_number<double, double>(out, ctx);
       case GgufType::kBool: {
         if (remaining() < 1) return need(1, "value of " + ctx());
         const uint8_t b = data_[pos_++];
@@ -206,15 +216,15 @@ class GgufParser {
         std::memcpy(&len, data_ + pos_, 8);
         pos_ += 8;
         if (len > remaining()) {
-          return error(pos_ - 8, ctx() + ": string length " + std::to_string(len) +
-                                     " but only " + std::to_string(remaining()) +
-                                     " bytes are left in the file");
+          return error(pos_ - 8, ctx() + ": string length " + std::to_string(len) + " but only " +
+                                     std::to_string(remaining()) + " bytes are left in the file");
         }
         out->v = std::string(reinterpret_cast<const char*>(data_ + pos_), len);
         pos_ += len;
         return Status::ok();
       }
-      case GgufType::kArray: return read_array(depth, out, ctx());
+      case GgufType::kArray:
+        return read_array(depth, out, ctx());
     }
     return error(pos_, ctx() + ": unknown value type");  // not reached: types are checked
   }
@@ -271,11 +281,12 @@ class GgufParser {
     const auto* u = std::get_if<uint64_t>(&value->v);
     if (value->type != GgufType::kU32 || u == nullptr) {
       return error(alignment_value_offset_ - 4, "key 'general.alignment' has type " +
-                             std::string(gguf_type_name(value->type)) + ", expected u32");
+                                                    std::string(gguf_type_name(value->type)) +
+                                                    ", expected u32");
     }
     if (*u == 0 || (*u & (*u - 1)) != 0) {
       return error(alignment_value_offset_, "key 'general.alignment' is " + std::to_string(*u) +
-                             ", expected a non-zero power of two");
+                                                ", expected a non-zero power of two");
     }
     out_.alignment_ = *u;
     return Status::ok();

@@ -200,7 +200,7 @@ TEST_F(GgufCorruptTest, ArrayNestingDepth) {
     Bytes e;
     e.raw("GGUF").u32(3).u64(0).u64(1).str("deep").u32(9);
     for (int i = 1; i < depth; ++i) e.u32(9).u64(1);  // an array holding one array
-    e.u32(4).u64(1).u32(7);                          // the innermost: one u32
+    e.u32(4).u64(1).u32(7);                           // the innermost: one u32
     return e.b;
   };
   const std::string path = dir_.file("deep.gguf");

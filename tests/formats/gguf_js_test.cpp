@@ -24,8 +24,8 @@ bool js_reader_available() {
 }
 
 json js_dump(const std::string& path) {
-  const std::string cmd = "node '" + std::string(MOELAB_SOURCE_DIR) +
-                          "/tests/js/gguf_dump.mjs' '" + path + "' 2>&1";
+  const std::string cmd =
+      "node '" + std::string(MOELAB_SOURCE_DIR) + "/tests/js/gguf_dump.mjs' '" + path + "' 2>&1";
   std::FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) return json();
   std::string out;
@@ -43,12 +43,17 @@ json js_dump(const std::string& path) {
 // JSON of a scalar as the JS reader prints it: 64-bit integers as strings.
 json expected_scalar(const GgufValue& v) {
   switch (v.type) {
-    case GgufType::kU64: return std::to_string(std::get<uint64_t>(v.v));
-    case GgufType::kI64: return std::to_string(std::get<int64_t>(v.v));
+    case GgufType::kU64:
+      return std::to_string(std::get<uint64_t>(v.v));
+    case GgufType::kI64:
+      return std::to_string(std::get<int64_t>(v.v));
     case GgufType::kF32:
-    case GgufType::kF64: return std::get<double>(v.v);
-    case GgufType::kBool: return std::get<bool>(v.v);
-    case GgufType::kString: return std::get<std::string>(v.v);
+    case GgufType::kF64:
+      return std::get<double>(v.v);
+    case GgufType::kBool:
+      return std::get<bool>(v.v);
+    case GgufType::kString:
+      return std::get<std::string>(v.v);
     default:
       if (const auto* u = std::get_if<uint64_t>(&v.v)) return *u;
       return std::get<int64_t>(v.v);

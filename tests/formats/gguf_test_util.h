@@ -46,7 +46,8 @@ inline void write_bytes(const std::string& path, const std::vector<uint8_t>& byt
   std::error_code ec;
   std::filesystem::remove(path, ec);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 // Appends little-endian GGUF primitives.
