@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 
+#include "base/check.h"
 #include "formats/gguf.h"
 
 namespace moelab {
@@ -412,6 +413,7 @@ Result<GgufFile> GgufFile::open(const std::string& path) {
 }
 
 Result<GgufFile> GgufFile::parse(std::shared_ptr<MappedFile> file) {
+  MOELAB_CHECK(file != nullptr);
   GgufFile out;
   out.path_ = file->path();
   GgufParser parser(out, file->data(), file->size());
