@@ -2,6 +2,16 @@
 // checking every count, length, offset and size before use, and maps the
 // tensor data so weights are used in place. GgufWriter writes one.
 //
+// Errors from a bad file read "PATH: at byte offset N: what (key 'k' or
+// tensor 't')". Rejected: v1 and big-endian files, unknown value or tensor
+// types, arrays nested deeper than 16 levels, more than 2^26 array items in
+// one file, n_dims outside 1..4, non-positive dims, sizes overflowing int64,
+// rows that are not whole blocks, offsets not aligned to general.alignment
+// (a u32 power of two), tensor data past the end or overlapping, and
+// duplicate keys or tensor names.
+//
+// Ownership: a GgufFile shares its MappedFile (copies share the map); views
+// and tensor data pointers stay valid while any copy is alive.
 // Thread-safety: a GgufFile is immutable after open() and safe to share.
 #pragma once
 
@@ -126,8 +136,12 @@ class GgufFile {
   friend class GgufParser;
 };
 
-// Builds a GGUF v3 file in memory and writes it. Metadata keeps insertion
-// order; setting a key again replaces its value in place.
+// Builds a GGUF v3 file and writes it. Metadata keeps insertion order;
+// setting a key again replaces its value in place. general.alignment, when
+// set, must be a u32 power of two; tensors are padded to it. Tensor names are
+// limited to 63 bytes (llama.cpp's limit). Nested arrays are written and read
+// back by moelab, but llama.cpp refuses them: model files should not use them.
+// Not thread-safe; one writer per thread.
 class GgufWriter {
  public:
   void set(const std::string& key, GgufValue value);
@@ -142,7 +156,9 @@ class GgufWriter {
   using TensorFill = std::function<Status(uint8_t* dst)>;
   Status add_tensor_lazy(const std::string& name, DType type, const std::vector<int64_t>& ne,
                          size_t n_bytes, TensorFill fill);
-  // Writes to a temporary file beside `path`, then renames it into place.
+  // Writes to `path`.tmp, then renames it into place, so readers never see a
+  // half-written file; on error the temporary file is removed. Lazy tensors
+  // are filled one at a time: peak memory is the largest lazy tensor.
   Status write(const std::string& path) const;
 
  private:

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 
+#include "base/check.h"
 #include "formats/gguf.h"
 
 namespace moelab {
@@ -19,7 +20,6 @@ namespace {
 
 constexpr char kMagic[4] = {'G', 'G', 'U', 'F'};
 constexpr int kMaxArrayDepth = 16;
-constexpr uint64_t kDefaultAlignment = 32;
 constexpr int kMaxDims = 4;
 // Bound on array items in one file. Each item costs ~50 bytes in memory, so
 // this keeps a hostile file from turning 1 GB of u8 into 50 GB of values; real
@@ -128,12 +128,12 @@ class GgufParser {
                           std::to_string(version) + ")");
     }
     if (version == 1) {
-      return error(4, "GGUF version 1 is not supported (it uses 32-bit counts); "
-                      "convert the file to version 3");
+      return error(4,
+                   "GGUF version 1 is not supported (it uses 32-bit counts); "
+                   "convert the file to version 3");
     }
     if (version != 2 && version != 3) {
-      return error(4, "unsupported GGUF version " + std::to_string(version) +
-                          " (supported: 2, 3)");
+      return error(4, "unsupported GGUF version " + std::to_string(version) + " (supported: 2, 3)");
     }
     out_.version_ = version;
     MOELAB_TRY(read(&n_tensors_, "the header's tensor count"));
@@ -142,12 +142,12 @@ class GgufParser {
     // tensor info at least 32 (empty name, one dim): counts that cannot fit in
     // the file are rejected before anything is reserved.
     if (n_kv_ > remaining() / 13) {
-      return error(16, "metadata count " + std::to_string(n_kv_) +
-                           " cannot fit in the file's " + std::to_string(size_) + " bytes");
+      return error(16, "metadata count " + std::to_string(n_kv_) + " cannot fit in the file's " +
+                           std::to_string(size_) + " bytes");
     }
     if (n_tensors_ > remaining() / 32 || n_tensors_ * 32 + n_kv_ * 13 > remaining()) {
-      return error(8, "tensor count " + std::to_string(n_tensors_) +
-                          " cannot fit in the file's " + std::to_string(size_) + " bytes");
+      return error(8, "tensor count " + std::to_string(n_tensors_) + " cannot fit in the file's " +
+                          std::to_string(size_) + " bytes");
     }
     return Status::ok();
   }
@@ -167,6 +167,7 @@ class GgufParser {
       if (!is_known_type(type)) {
         return error(pos_ - 4, ctx + ": unknown value type " + std::to_string(type));
       }
+      if (key == "general.alignment") alignment_value_offset_ = pos_;
       GgufValue value;
       MOELAB_TRY(read_value(static_cast<GgufType>(type), 0, &value, [&ctx] { return ctx; }));
       out_.metadata_index_.emplace(key, out_.metadata_.size());
@@ -181,16 +182,26 @@ class GgufParser {
   Status read_value(GgufType type, int depth, GgufValue* out, const Ctx& ctx) {
     out->type = type;
     switch (type) {
-      case GgufType::kU8: return read_number<uint8_t, uint64_t>(out, ctx);
-      case GgufType::kI8: return read_number<int8_t, int64_t>(out, ctx);
-      case GgufType::kU16: return read_number<uint16_t, uint64_t>(out, ctx);
-      case GgufType::kI16: return read_number<int16_t, int64_t>(out, ctx);
-      case GgufType::kU32: return read_number<uint32_t, uint64_t>(out, ctx);
-      case GgufType::kI32: return read_number<int32_t, int64_t>(out, ctx);
-      case GgufType::kU64: return read_number<uint64_t, uint64_t>(out, ctx);
-      case GgufType::kI64: return read_number<int64_t, int64_t>(out, ctx);
-      case GgufType::kF32: return read_number<float, double>(out, ctx);
-      case GgufType::kF64: return read_number<double, double>(out, ctx);
+      case GgufType::kU8:
+        return read_number<uint8_t, uint64_t>(out, ctx);
+      case GgufType::kI8:
+        return read_number<int8_t, int64_t>(out, ctx);
+      case GgufType::kU16:
+        return read_number<uint16_t, uint64_t>(out, ctx);
+      case GgufType::kI16:
+        return read_number<int16_t, int64_t>(out, ctx);
+      case GgufType::kU32:
+        return read_number<uint32_t, uint64_t>(out, ctx);
+      case GgufType::kI32:
+        return read_number<int32_t, int64_t>(out, ctx);
+      case GgufType::kU64:
+        return read_number<uint64_t, uint64_t>(out, ctx);
+      case GgufType::kI64:
+        return read_number<int64_t, int64_t>(out, ctx);
+      case GgufType::kF32:
+        return read_number<float, double>(out, ctx);
+      case GgufType::kF64:
+        return read_number<double, double>(out, ctx);
       case GgufType::kBool: {
         if (remaining() < 1) return need(1, "value of " + ctx());
         const uint8_t b = data_[pos_++];
@@ -206,15 +217,15 @@ class GgufParser {
         std::memcpy(&len, data_ + pos_, 8);
         pos_ += 8;
         if (len > remaining()) {
-          return error(pos_ - 8, ctx() + ": string length " + std::to_string(len) +
-                                     " but only " + std::to_string(remaining()) +
-                                     " bytes are left in the file");
+          return error(pos_ - 8, ctx() + ": string length " + std::to_string(len) + " but only " +
+                                     std::to_string(remaining()) + " bytes are left in the file");
         }
         out->v = std::string(reinterpret_cast<const char*>(data_ + pos_), len);
         pos_ += len;
         return Status::ok();
       }
-      case GgufType::kArray: return read_array(depth, out, ctx());
+      case GgufType::kArray:
+        return read_array(depth, out, ctx());
     }
     return error(pos_, ctx() + ": unknown value type");  // not reached: types are checked
   }
@@ -270,12 +281,13 @@ class GgufParser {
     if (value == nullptr) return Status::ok();
     const auto* u = std::get_if<uint64_t>(&value->v);
     if (value->type != GgufType::kU32 || u == nullptr) {
-      return error(pos_, "key 'general.alignment' has type " +
-                             std::string(gguf_type_name(value->type)) + ", expected u32");
+      return error(alignment_value_offset_ - 4, "key 'general.alignment' has type " +
+                                                    std::string(gguf_type_name(value->type)) +
+                                                    ", expected u32");
     }
     if (*u == 0 || (*u & (*u - 1)) != 0) {
-      return error(pos_, "key 'general.alignment' is " + std::to_string(*u) +
-                             ", expected a non-zero power of two");
+      return error(alignment_value_offset_, "key 'general.alignment' is " + std::to_string(*u) +
+                                                ", expected a non-zero power of two");
     }
     out_.alignment_ = *u;
     return Status::ok();
@@ -365,15 +377,17 @@ class GgufParser {
     for (size_t i : order) {
       const GgufTensorInfo& t = out_.tensors_[i];
       const std::string ctx = "tensor " + quoted(t.name);
+      // Errors point at the offending offset field in the tensor info.
       if (t.offset > data_size || t.n_bytes > data_size - t.offset) {
-        return error(data_offset + std::min(t.offset, data_size),
+        return error(info_offsets_[i],
                      ctx + ": data [" + std::to_string(t.offset) + ", +" +
                          std::to_string(t.n_bytes) + ") runs past the end of the file (data " +
                          "section holds " + std::to_string(data_size) + " bytes)");
       }
       if (prev != nullptr && t.offset < prev_end) {
-        return error(data_offset + t.offset, ctx + ": data overlaps tensor " +
-                                                 quoted(prev->name));
+        return error(info_offsets_[i], ctx + ": data at " + std::to_string(t.offset) +
+                                           " overlaps tensor " + quoted(prev->name) +
+                                           ", which ends at " + std::to_string(prev_end));
       }
       prev_end = t.offset + t.n_bytes;
       prev = &t;
@@ -389,7 +403,8 @@ class GgufParser {
   uint64_t n_tensors_ = 0;
   uint64_t n_kv_ = 0;
   uint64_t total_array_items_ = 0;
-  std::vector<uint64_t> info_offsets_;
+  uint64_t alignment_value_offset_ = 0;
+  std::vector<uint64_t> info_offsets_;  // where each tensor's offset field sits
 };
 
 Result<GgufFile> GgufFile::open(const std::string& path) {
@@ -398,6 +413,7 @@ Result<GgufFile> GgufFile::open(const std::string& path) {
 }
 
 Result<GgufFile> GgufFile::parse(std::shared_ptr<MappedFile> file) {
+  MOELAB_CHECK(file != nullptr);
   GgufFile out;
   out.path_ = file->path();
   GgufParser parser(out, file->data(), file->size());

@@ -42,8 +42,7 @@ Result<int64_t> value_as_int(const GgufValue& value, const std::string& where) {
   if (is_integer_type(value.type)) {
     if (const auto* u = std::get_if<uint64_t>(&value.v)) {
       if (*u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return Status::error(where + ": value " + std::to_string(*u) +
-                             " does not fit in int64");
+        return Status::error(where + ": value " + std::to_string(*u) + " does not fit in int64");
       }
       return static_cast<int64_t>(*u);
     }
@@ -61,8 +60,7 @@ Result<double> value_as_float(const GgufValue& value, const std::string& where) 
     if (const auto* u = std::get_if<uint64_t>(&value.v)) return static_cast<double>(*u);
     if (const auto* i = std::get_if<int64_t>(&value.v)) return static_cast<double>(*i);
   }
-  return Status::error(where + ": has type " + gguf_type_name(value.type) +
-                       ", expected a number");
+  return Status::error(where + ": has type " + gguf_type_name(value.type) + ", expected a number");
 }
 
 // The items of an array value, or an error naming the key.
@@ -79,19 +77,32 @@ Result<const GgufArray*> value_as_array(const GgufValue& value, const std::strin
 
 const char* gguf_type_name(GgufType type) {
   switch (type) {
-    case GgufType::kU8: return "u8";
-    case GgufType::kI8: return "i8";
-    case GgufType::kU16: return "u16";
-    case GgufType::kI16: return "i16";
-    case GgufType::kU32: return "u32";
-    case GgufType::kI32: return "i32";
-    case GgufType::kF32: return "f32";
-    case GgufType::kBool: return "bool";
-    case GgufType::kString: return "string";
-    case GgufType::kArray: return "array";
-    case GgufType::kU64: return "u64";
-    case GgufType::kI64: return "i64";
-    case GgufType::kF64: return "f64";
+    case GgufType::kU8:
+      return "u8";
+    case GgufType::kI8:
+      return "i8";
+    case GgufType::kU16:
+      return "u16";
+    case GgufType::kI16:
+      return "i16";
+    case GgufType::kU32:
+      return "u32";
+    case GgufType::kI32:
+      return "i32";
+    case GgufType::kF32:
+      return "f32";
+    case GgufType::kBool:
+      return "bool";
+    case GgufType::kString:
+      return "string";
+    case GgufType::kArray:
+      return "array";
+    case GgufType::kU64:
+      return "u64";
+    case GgufType::kI64:
+      return "i64";
+    case GgufType::kF64:
+      return "f64";
   }
   return "unknown";
 }

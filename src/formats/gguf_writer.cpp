@@ -3,8 +3,6 @@
 // the data section, zero padding to the alignment, then each tensor's bytes
 // padded to the alignment. Values are checked before anything is written, so
 // a bad value never leaves half a file behind.
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +16,7 @@ namespace {
 constexpr uint32_t kVersion = 3;
 constexpr uint64_t kDefaultAlignment = 32;
 constexpr int kMaxArrayDepth = 16;
+constexpr size_t kMaxTensorName = 64;
 
 // Built by append: GCC 12 warns falsely (-Wrestrict) on "'" + std::string(s).
 std::string quoted(std::string_view s) {
@@ -37,8 +36,9 @@ Status check_value(const GgufValue& value, const std::string& ctx, int depth) {
   };
   auto fits = [&](int64_t lo, uint64_t hi) -> Status {
     if (const auto* u = std::get_if<uint64_t>(&value.v)) {
-      if (*u > hi) return Status::error(ctx + ": " + std::to_string(*u) + " does not fit " +
-                                        gguf_type_name(value.type));
+      if (*u > hi)
+        return Status::error(ctx + ": " + std::to_string(*u) + " does not fit " +
+                             gguf_type_name(value.type));
       return Status::ok();
     }
     if (const auto* i = std::get_if<int64_t>(&value.v)) {
@@ -51,13 +51,20 @@ Status check_value(const GgufValue& value, const std::string& ctx, int depth) {
     return type_error();
   };
   switch (value.type) {
-    case GgufType::kU8: return fits(0, 0xFF);
-    case GgufType::kI8: return fits(-128, 127);
-    case GgufType::kU16: return fits(0, 0xFFFF);
-    case GgufType::kI16: return fits(-32768, 32767);
-    case GgufType::kU32: return fits(0, 0xFFFFFFFFu);
-    case GgufType::kI32: return fits(std::numeric_limits<int32_t>::min(), 0x7FFFFFFF);
-    case GgufType::kU64: return fits(0, std::numeric_limits<uint64_t>::max());
+    case GgufType::kU8:
+      return fits(0, 0xFF);
+    case GgufType::kI8:
+      return fits(-128, 127);
+    case GgufType::kU16:
+      return fits(0, 0xFFFF);
+    case GgufType::kI16:
+      return fits(-32768, 32767);
+    case GgufType::kU32:
+      return fits(0, 0xFFFFFFFFu);
+    case GgufType::kI32:
+      return fits(std::numeric_limits<int32_t>::min(), 0x7FFFFFFF);
+    case GgufType::kU64:
+      return fits(0, std::numeric_limits<uint64_t>::max());
     case GgufType::kI64:
       return fits(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
     case GgufType::kF32:
@@ -71,8 +78,8 @@ Status check_value(const GgufValue& value, const std::string& ctx, int depth) {
       const auto* arr = std::get_if<std::shared_ptr<GgufArray>>(&value.v);
       if (arr == nullptr || *arr == nullptr) return type_error();
       if (depth >= kMaxArrayDepth) {
-        return Status::error(ctx + ": arrays nested deeper than " +
-                             std::to_string(kMaxArrayDepth) + " levels");
+        return Status::error(ctx + ": arrays nested deeper than " + std::to_string(kMaxArrayDepth) +
+                             " levels");
       }
       const GgufArray& a = **arr;
       for (size_t i = 0; i < a.items.size(); ++i) {
@@ -99,7 +106,9 @@ class Sink {
     written_ += n;
   }
   template <typename T>
-  void pod(T x) { bytes(&x, sizeof(T)); }
+  void pod(T x) {
+    bytes(&x, sizeof(T));
+  }
   void string(const std::string& s) {
     pod<uint64_t>(s.size());
     bytes(s.data(), s.size());
@@ -129,17 +138,33 @@ void write_value(Sink& out, const GgufValue& value) {
   };
   switch (value.type) {
     case GgufType::kU8:
-    case GgufType::kI8: out.pod(static_cast<uint8_t>(as_u())); return;
+    case GgufType::kI8:
+      out.pod(static_cast<uint8_t>(as_u()));
+      return;
     case GgufType::kU16:
-    case GgufType::kI16: out.pod(static_cast<uint16_t>(as_u())); return;
+    case GgufType::kI16:
+      out.pod(static_cast<uint16_t>(as_u()));
+      return;
     case GgufType::kU32:
-    case GgufType::kI32: out.pod(static_cast<uint32_t>(as_u())); return;
+    case GgufType::kI32:
+      out.pod(static_cast<uint32_t>(as_u()));
+      return;
     case GgufType::kU64:
-    case GgufType::kI64: out.pod(as_u()); return;
-    case GgufType::kF32: out.pod(static_cast<float>(std::get<double>(value.v))); return;
-    case GgufType::kF64: out.pod(std::get<double>(value.v)); return;
-    case GgufType::kBool: out.pod(static_cast<uint8_t>(std::get<bool>(value.v) ? 1 : 0)); return;
-    case GgufType::kString: out.string(std::get<std::string>(value.v)); return;
+    case GgufType::kI64:
+      out.pod(as_u());
+      return;
+    case GgufType::kF32:
+      out.pod(static_cast<float>(std::get<double>(value.v)));
+      return;
+    case GgufType::kF64:
+      out.pod(std::get<double>(value.v));
+      return;
+    case GgufType::kBool:
+      out.pod(static_cast<uint8_t>(std::get<bool>(value.v) ? 1 : 0));
+      return;
+    case GgufType::kString:
+      out.string(std::get<std::string>(value.v));
+      return;
     case GgufType::kArray: {
       const GgufArray& a = *std::get<std::shared_ptr<GgufArray>>(value.v);
       out.pod(static_cast<uint32_t>(a.element_type));
@@ -174,9 +199,8 @@ void GgufWriter::copy_metadata(const GgufFile& file) {
   for (const auto& [key, value] : file.metadata()) set(key, value);
 }
 
-Status GgufWriter::add_tensor(const std::string& name, DType type,
-                              const std::vector<int64_t>& ne, const void* data,
-                              size_t n_bytes) {
+Status GgufWriter::add_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne,
+                              const void* data, size_t n_bytes) {
   MOELAB_TRY(add_tensor_lazy(name, type, ne, n_bytes, nullptr));
   const auto* p = static_cast<const uint8_t*>(data);
   tensors_.back().bytes.assign(p, p + n_bytes);
@@ -189,6 +213,11 @@ Status GgufWriter::add_tensor_lazy(const std::string& name, DType type,
   const std::string ctx = "GGUF writer: tensor " + quoted(name);
   for (const auto& t : tensors_) {
     if (t.name == name) return Status::error(ctx + ": added twice");
+  }
+  // ggml keeps names in a char[64] and llama.cpp refuses longer ones.
+  if (name.empty() || name.size() >= kMaxTensorName) {
+    return Status::error(ctx + ": name must have 1.." + std::to_string(kMaxTensorName - 1) +
+                         " bytes");
   }
   if (ne.empty() || ne.size() > 4) {
     return Status::error(ctx + ": has " + std::to_string(ne.size()) + " dims, expected 1..4");
@@ -227,7 +256,7 @@ Status GgufWriter::write(const std::string& path) const {
     }
   }
 
-  const std::string tmp_path = path + ".tmp" + std::to_string(::getpid());
+  const std::string tmp_path = path + ".tmp";
   std::FILE* f = std::fopen(tmp_path.c_str(), "wb");
   if (f == nullptr) {
     return Status::error(tmp_path + ": cannot create: " + std::strerror(errno));
@@ -287,8 +316,7 @@ Status GgufWriter::write(const std::string& path) const {
   if (std::rename(tmp_path.c_str(), path.c_str()) != 0) {
     const int err = errno;
     std::remove(tmp_path.c_str());
-    return Status::error(path + ": cannot rename temporary file into place: " +
-                         std::strerror(err));
+    return Status::error(path + ": cannot rename temporary file into place: " + std::strerror(err));
   }
   return Status::ok();
 }

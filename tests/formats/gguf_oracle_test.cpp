@@ -74,7 +74,8 @@ TEST_P(GgufOracleTest, FactsFromTheCaseDescription) {
 
   // Every layer has its attention norm; norms stay f32 in every weight type.
   for (int64_t l = 0; l < p["n_layer"].get<int64_t>(); ++l) {
-    const GgufTensorInfo* norm = file->find_tensor("blk." + std::to_string(l) + ".attn_norm.weight");
+    const GgufTensorInfo* norm =
+        file->find_tensor("blk." + std::to_string(l) + ".attn_norm.weight");
     ASSERT_NE(norm, nullptr) << l;
     EXPECT_EQ(norm->type, DType::kF32);
     EXPECT_EQ(norm->n_dims, 1);

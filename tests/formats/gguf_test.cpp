@@ -101,10 +101,10 @@ TEST(GgufRoundTripTest, EveryValueType) {
   w.set("strings", GgufValue::string_array({"a", "", "ccc"}));
   w.set("floats", GgufValue::f32_array({1.5f, -2.0f}));
   w.set("no_items", GgufValue::array(GgufType::kU16, {}));
-  w.set("nested", GgufValue::array(GgufType::kArray,
-                                   {GgufValue::i32_array({1, 2}), GgufValue::i32_array({}),
-                                    GgufValue::array(GgufType::kArray,
-                                                     {GgufValue::string_array({"x"})})}));
+  w.set("nested",
+        GgufValue::array(GgufType::kArray,
+                         {GgufValue::i32_array({1, 2}), GgufValue::i32_array({}),
+                          GgufValue::array(GgufType::kArray, {GgufValue::string_array({"x"})})}));
   w.set("u32", GgufValue::u32(42));  // replaces in place, keeps the order
   ASSERT_TRUE(w.write(dir.file("rt.gguf")).is_ok());
 
@@ -159,13 +159,11 @@ TEST(GgufRoundTripTest, TensorsAlignedEagerAndLazy) {
   for (size_t i = 0; i < f16.size(); ++i) f16[i] = static_cast<uint16_t>(0x3C00 + i);
   ASSERT_TRUE(w.add_tensor("f16", DType::kF16, {3, 5}, f16.data(), f16.size() * 2).is_ok());
   int fills = 0;
-  ASSERT_TRUE(w.add_tensor_lazy("q4k", DType::kQ4_K, {256, 2, 3}, 144 * 6,
-                                [&](uint8_t* dst) {
-                                  ++fills;
-                                  for (int i = 0; i < 144 * 6; ++i) dst[i] = uint8_t(i * 7);
-                                  return Status::ok();
-                                })
-                  .is_ok());
+  ASSERT_TRUE(w.add_tensor_lazy("q4k", DType::kQ4_K, {256, 2, 3}, 144 * 6, [&](uint8_t* dst) {
+                 ++fills;
+                 for (int i = 0; i < 144 * 6; ++i) dst[i] = uint8_t(i * 7);
+                 return Status::ok();
+               }).is_ok());
   std::vector<float> one = {42.0f};
   ASSERT_TRUE(w.add_tensor("scalar", DType::kF32, {1, 1, 1, 1}, one.data(), 4).is_ok());
   ASSERT_TRUE(w.write(dir.file("t.gguf")).is_ok());
@@ -177,8 +175,8 @@ TEST(GgufRoundTripTest, TensorsAlignedEagerAndLazy) {
   EXPECT_EQ(file->data_offset() % 64, 0u);
   ASSERT_EQ(file->tensors().size(), 3u);
   EXPECT_EQ(file->tensors()[0].offset, 0u);
-  EXPECT_EQ(file->tensors()[1].offset, 64u);    // 30 bytes padded to 64
-  EXPECT_EQ(file->tensors()[2].offset, 960u);   // 64 + 864 padded to 64
+  EXPECT_EQ(file->tensors()[1].offset, 64u);   // 30 bytes padded to 64
+  EXPECT_EQ(file->tensors()[2].offset, 960u);  // 64 + 864 padded to 64
   EXPECT_EQ(file->tensors()[2].n_dims, 4);
   EXPECT_EQ(read_bytes(dir.file("t.gguf")).size(), file->data_offset() + 1024);
   const TensorView a = file->view(file->tensors()[0]);
@@ -199,6 +197,10 @@ TEST(GgufWriterTest, RejectsBadInputAndLeavesNoFile) {
   EXPECT_FALSE(w.add_tensor("x", DType::kF32, {1, 1, 1, 1, 1}, bytes.data(), 4).is_ok());
   ASSERT_TRUE(w.add_tensor("x", DType::kQ8_0, {32}, bytes.data(), 34).is_ok());
   EXPECT_FALSE(w.add_tensor("x", DType::kQ8_0, {32}, bytes.data(), 34).is_ok());
+  // llama.cpp keeps tensor names in char[64].
+  EXPECT_TRUE(w.add_tensor(std::string(63, 'n'), DType::kF32, {1}, bytes.data(), 4).is_ok());
+  EXPECT_FALSE(w.add_tensor(std::string(64, 'n'), DType::kF32, {1}, bytes.data(), 4).is_ok());
+  EXPECT_FALSE(w.add_tensor("", DType::kF32, {1}, bytes.data(), 4).is_ok());
 
   GgufWriter bad_value;
   bad_value.set("k", typed(GgufType::kU8, 256));
@@ -238,7 +240,7 @@ TEST(GgufAccessorTest, ConversionsAndErrorsNameKeyAndTypes) {
   auto file = GgufFile::open(dir.file("a.gguf"));
   ASSERT_TRUE(file.is_ok()) << file.status().message();
 
-  EXPECT_EQ(*file->get_float("count"), 12.0);           // integers convert to float
+  EXPECT_EQ(*file->get_float("count"), 12.0);  // integers convert to float
   EXPECT_EQ(*file->get_int_or("missing", 9), 9);
   EXPECT_EQ(*file->get_float_or("missing", 0.5), 0.5);
   EXPECT_EQ(*file->get_string_or("missing", "d"), "d");
@@ -254,7 +256,7 @@ TEST(GgufAccessorTest, ConversionsAndErrorsNameKeyAndTypes) {
   };
   expect_error(file->get_int("big").status(), "big", "int64");
   expect_error(file->get_int("ratio").status(), "ratio", "f32");
-  expect_error(file->get_int("flag").status(), "flag", "bool");   // bool is not an integer
+  expect_error(file->get_int("flag").status(), "flag", "bool");  // bool is not an integer
   expect_error(file->get_float("name").status(), "name", "string");
   expect_error(file->get_string("count").status(), "count", "u16");
   expect_error(file->get_bool_or("count", false).status(), "count", "u16");
