@@ -181,6 +181,19 @@ TEST_P(Parity, MatchesReference) {
   }
 }
 
+// 100 KB of one repeated character, of spaces, digits, CJK and newlines: one
+// enormous word each (or many tiny ones), all of which must stay near linear.
+// Round trips only; the timeout catches quadratic behaviour.
+TEST_P(Parity, LongRepeatedInputsRoundTrip) {
+  for (const std::string unit : {"a", " ", "7", "你", "\n", "ab ", "😀"}) {
+    std::string text;
+    while (text.size() < 100000) text += unit;
+    const std::vector<int32_t> ids = tok_->encode(text);
+    EXPECT_LE(ids.size(), text.size()) << "unit '" << unit << "'";
+    EXPECT_EQ(tok_->decode(ids), text) << "unit '" << unit << "'";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Tokenizers, Parity,
                          ::testing::Values("deepseek_v3", "llama3_1", "qwen3"));
 
