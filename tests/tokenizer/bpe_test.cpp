@@ -2,6 +2,8 @@
 // a small hand-built vocabulary, with expected results derived by hand.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
@@ -37,7 +39,7 @@ using Ids = std::vector<int32_t>;
 
 TEST(Bpe, MergesApplyInRankOrder) {
   const Tokenizer tok = make(small_vocab());
-  EXPECT_EQ(tok.encode("abc"), (Ids{kAbc}));     // ab (rank 0) first, then ab+c
+  EXPECT_EQ(tok.encode("abc"), (Ids{kAbc}));      // ab (rank 0) first, then ab+c
   EXPECT_EQ(tok.encode("bcc"), (Ids{kBc, 'c'}));  // bc (rank 1) beats cc (rank 3)
   EXPECT_EQ(tok.encode("cab"), (Ids{'c', kAb}));
   EXPECT_EQ(tok.encode("xyz"), (Ids{'x', 'y', 'z'}));
@@ -122,6 +124,28 @@ TEST(Bpe, RejectsBadVocabularies) {
   EXPECT_FALSE(Tokenizer::create(Vocab{}).is_ok());
 }
 
+TEST(Bpe, ConcurrentEncodesAgree) {
+  // The word cache is shared; concurrent use must give the serial answer.
+  const Tokenizer tok = make(small_vocab());
+  std::vector<std::string> texts;
+  for (int i = 0; i < 200; ++i) texts.push_back("abc cab " + std::string(i % 17, 'c') + " aab");
+  const Tokenizer serial = make(small_vocab());  // a separate, cold cache
+  std::vector<Ids> expected;
+  for (const auto& t : texts) expected.push_back(serial.encode(t));
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      for (int rep = 0; rep < 5; ++rep) {
+        for (size_t i = 0; i < texts.size(); ++i)
+          mismatches[w] += tok.encode(texts[i]) != expected[i];
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
+}
+
 TEST(StreamDecoder, HoldsSplitCharactersUntilComplete) {
   const Tokenizer tok = make(small_vocab());
   StreamDecoder stream(tok);
@@ -161,8 +185,7 @@ using Pieces = std::vector<std::string>;
 TEST(PreTokenizer, DeepSeekV3ThreeStages) {
   auto pre = PreTokenizer::from_name("deepseek-v3");
   ASSERT_TRUE(pre.is_ok()) << pre.status().message();
-  EXPECT_EQ(split(*pre, "abc 12345 你好ab"),
-            (Pieces{"abc", " ", "123", "45", " ", "你好", "ab"}));
+  EXPECT_EQ(split(*pre, "abc 12345 你好ab"), (Pieces{"abc", " ", "123", "45", " ", "你好", "ab"}));
   EXPECT_EQ(split(*pre, "x.Foo  bar\n\n"), (Pieces{"x", ".Foo", " ", " bar", "\n\n"}));
   EXPECT_EQ(split(*pre, ""), Pieces{});
 }

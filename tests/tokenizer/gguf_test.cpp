@@ -2,11 +2,13 @@
 // DeepSeek-V3 merges, pre-tokenizer deepseek-v3), and bad tokenizer metadata.
 // The expected ids come from the JavaScript reference run on the same
 // vocabulary and merges with DeepSeek-V3's pre-tokenizer.
+#include "formats/gguf.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 
-#include "formats/gguf.h"
 #include "js_reference.h"
 #include "tokenizer/tokenizer.h"
 
@@ -129,10 +131,14 @@ TEST(GgufTokenizer, BadMetadataIsAnErrorNamingTheKey) {
                "tokenizer.ggml.bos_token_id");
   expect_error([](GgufWriter& w) { w.remove("tokenizer.ggml.tokens"); }, "tokenizer.ggml.tokens");
   expect_error(
-      [](GgufWriter& w) { w.set("tokenizer.ggml.token_type", GgufValue::i32_array({1, 1})); },
+      [](GgufWriter& w) {
+        w.set("tokenizer.ggml.token_type", GgufValue::i32_array({1, 1}));
+      },
       "tokenizer.ggml.token_type");
   expect_error(
-      [](GgufWriter& w) { w.set("tokenizer.ggml.token_type", GgufValue::i32_array(std::vector<int32_t>(512, 9))); },
+      [](GgufWriter& w) {
+        w.set("tokenizer.ggml.token_type", GgufValue::i32_array(std::vector<int32_t>(512, 9)));
+      },
       "tokenizer.ggml.token_type[0]");
   expect_error(
       [](GgufWriter& w) { w.set("tokenizer.ggml.merges", GgufValue::string_array({"nospace"})); },

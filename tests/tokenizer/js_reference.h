@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -11,8 +12,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-
-#include <unistd.h>
 
 namespace moelab::test {
 

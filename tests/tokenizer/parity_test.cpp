@@ -14,17 +14,17 @@
 #include <string>
 #include <vector>
 
-#include "tokenizer/tokenizer.h"
 #include "js_reference.h"
+#include "tokenizer/tokenizer.h"
 
 namespace moelab {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using test::have_node;
 using test::js_dir;
 using test::package_json;
-using test::have_node;
 using test::run_reference;
 
 // Text the tokenizers must agree on: many scripts, emoji (with ZWJ sequences
@@ -62,7 +62,8 @@ std::vector<std::string> parity_texts() {
       "Ελληνικά γράμματα: αβγδε",
       "ภาษาไทย ทดสอบ",
       "Tiếng Việt có dấu: Xin chào thế giới",
-      "emoji 😀😃😄 👍🏽 👨‍👩‍👧‍👦 🏳️‍🌈 ❤️ 🇫🇷🇯🇵",
+      "emoji 😀😃😄 👍🏽 👨‍👩‍👧‍👦 🏳️‍🌈 ❤️ "
+      "🇫🇷🇯🇵",
       "mixed: English中文日本語한국어Русский",
       "def foo(x):\n\treturn x ** 2  # square\n\nprint(foo(3))\n",
       "int main() {\n    std::vector<int> v{1, 2, 3};\n    return v[0];\n}\n",
@@ -72,7 +73,8 @@ std::vector<std::string> parity_texts() {
       "path/to/file.txt C:\\Windows\\System32 https://example.com/a?b=c&d=e",
       "!!!??? ... --- *** ___ ~~~ ``` '''",
       "a-b_c.d,e;f:g!h?i",
-      "<｜begin▁of▁sentence｜>You are helpful.<｜User｜>Hi<｜Assistant｜>Hello<｜end▁of▁sentence｜>",
+      "<｜begin▁of▁sentence｜>You are "
+      "helpful.<｜User｜>Hi<｜Assistant｜>Hello<｜end▁of▁sentence｜>",
       "text<｜begin▁of▁sentence｜>text <｜end▁of▁sentence｜> text",
       "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
       "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n<think>\n</think>",
@@ -86,7 +88,7 @@ std::vector<std::string> parity_texts() {
       "full-width：ＡＢＣ１２３！",
       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
       "                                                     many spaces",
-      "The quick brown fox jumps over the lazy dog. " 
+      "The quick brown fox jumps over the lazy dog. "
       "Pack my box with five dozen liquor jugs.",
   };
   // A long mixed paragraph, so merges across long words are exercised.
@@ -148,8 +150,10 @@ TEST_P(Parity, MatchesReference) {
   std::vector<std::vector<int32_t>> ours;
   for (const auto& text : texts) ours.push_back(tok_->encode(text, false, true));
   const std::vector<std::string> bos_texts = {"Hello world", ""};
-  const json reply = run_reference(
-      {{"model", GetParam()}, {"texts", texts}, {"texts_with_special", bos_texts}, {"decode", ours}});
+  const json reply = run_reference({{"model", GetParam()},
+                                    {"texts", texts},
+                                    {"texts_with_special", bos_texts},
+                                    {"decode", ours}});
   ASSERT_TRUE(reply.contains("ids") && reply.contains("decoded") &&
               reply.contains("ids_with_special"));
   ASSERT_EQ(reply["ids"].size(), texts.size());
@@ -194,8 +198,7 @@ TEST_P(Parity, LongRepeatedInputsRoundTrip) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Tokenizers, Parity,
-                         ::testing::Values("deepseek_v3", "llama3_1", "qwen3"));
+INSTANTIATE_TEST_SUITE_P(Tokenizers, Parity, ::testing::Values("deepseek_v3", "llama3_1", "qwen3"));
 
 }  // namespace
 }  // namespace moelab
