@@ -103,8 +103,8 @@ struct PreTokenizer::Stage {
     while (start < piece.size()) {
       int rc = pcre2_match(code, subject, piece.size(), start, options, match, nullptr);
       if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-        rc = pcre2_match(code, subject, piece.size(), start, options | PCRE2_NO_JIT, match,
-                         nullptr);
+        rc =
+            pcre2_match(code, subject, piece.size(), start, options | PCRE2_NO_JIT, match, nullptr);
       }
       if (rc == PCRE2_ERROR_NOMATCH) break;
       if (rc < 0) {

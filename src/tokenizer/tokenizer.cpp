@@ -21,8 +21,9 @@ constexpr size_t kMaxCachedWords = 1 << 16;
 // Control tokens that end a turn in the chat formats we know, when the GGUF
 // does not name them as EOT.
 constexpr const char* kEndOfTurnTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-    "<｜end▁of▁sentence｜>", "<|eom_id|>", "<|return|>", "<|call|>",
+    "<|eot_id|>",    "<|im_end|>",    "<|end|>",
+    "<end_of_turn>", "<|endoftext|>", "<｜end▁of▁sentence｜>",
+    "<|eom_id|>",    "<|return|>",    "<|call|>",
 };
 
 uint64_t pair_key(int32_t left, int32_t right) {
@@ -53,8 +54,8 @@ Result<Tokenizer> Tokenizer::create(Vocab vocab) {
     return Status::error("tokenizer has " + std::to_string(n) + " tokens but " +
                          std::to_string(vocab.token_types.size()) + " token types");
   }
-  for (int32_t* id : {&vocab.bos_id, &vocab.eos_id, &vocab.eot_id, &vocab.eom_id, &vocab.pad_id,
-                      &vocab.unk_id}) {
+  for (int32_t* id :
+       {&vocab.bos_id, &vocab.eos_id, &vocab.eot_id, &vocab.eom_id, &vocab.pad_id, &vocab.unk_id}) {
     if (*id >= static_cast<int64_t>(n)) {
       return Status::error("special token id " + std::to_string(*id) + " is outside the " +
                            std::to_string(n) + "-token vocabulary");
@@ -89,8 +90,9 @@ Result<Tokenizer> Tokenizer::create(Vocab vocab) {
     }
   }
   // Longest first, so the first match at a position is the longest.
-  std::stable_sort(tok.specials_.begin(), tok.specials_.end(),
-                   [](const Special& a, const Special& b) { return a.text.size() > b.text.size(); });
+  std::stable_sort(
+      tok.specials_.begin(), tok.specials_.end(),
+      [](const Special& a, const Special& b) { return a.text.size() > b.text.size(); });
   for (const Special& s : tok.specials_) {
     tok.special_first_byte_[static_cast<unsigned char>(s.text[0])] = true;
   }
@@ -108,8 +110,7 @@ Result<Tokenizer> Tokenizer::create(Vocab vocab) {
     const auto l = tok.token_to_id_.find(left);
     const auto r = tok.token_to_id_.find(right);
     const auto m = tok.token_to_id_.find(left + right);
-    if (l == tok.token_to_id_.end() || r == tok.token_to_id_.end() ||
-        m == tok.token_to_id_.end()) {
+    if (l == tok.token_to_id_.end() || r == tok.token_to_id_.end() || m == tok.token_to_id_.end()) {
       ++skipped;  // a merge whose parts are not tokens can never apply
       continue;
     }
@@ -142,7 +143,8 @@ const Tokenizer::Special* Tokenizer::match_special(std::string_view text, size_t
   const size_t left = text.size() - pos;
   for (const Special& s : specials_) {
     if (s.control && !parse_special) continue;
-    if (s.text.size() <= left && std::memcmp(text.data() + pos, s.text.data(), s.text.size()) == 0) {
+    if (s.text.size() <= left &&
+        std::memcmp(text.data() + pos, s.text.data(), s.text.size()) == 0) {
       return &s;
     }
   }
@@ -209,7 +211,8 @@ void Tokenizer::encode_word(std::string_view word, std::vector<int32_t>* out) co
   if (cacheable) {
     std::lock_guard<std::mutex> lock(cache_->mutex);
     if (cache_->words.size() >= kMaxCachedWords) cache_->words.clear();
-    cache_->words.emplace(std::string(word), std::vector<int32_t>(out->begin() + first, out->end()));
+    cache_->words.emplace(std::string(word),
+                          std::vector<int32_t>(out->begin() + first, out->end()));
   }
 }
 

@@ -48,7 +48,7 @@ struct Vocab {
   // Token strings: byte-level encoded for normal tokens ("Ġthe"), the literal
   // text for control and user-defined tokens ("<｜begin▁of▁sentence｜>").
   std::vector<std::string> tokens;
-  std::vector<TokenType> token_types;  // same length as tokens
+  std::vector<TokenType> token_types;                       // same length as tokens
   std::vector<std::pair<std::string, std::string>> merges;  // in rank order
   // Llama 3 style: a word that is itself a token is emitted without merging.
   bool ignore_merges = false;

