@@ -3,7 +3,10 @@
 // prompt logits and the expert knobs.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "base/thread_pool.h"
 #include "model/model.h"
@@ -94,6 +97,112 @@ INSTANTIATE_TEST_SUITE_P(Models, BatchInvariance,
                            for (char& c : n) if (c == '-') c = '_';
                            return n;
                          });
+
+}  // namespace
+}  // namespace moelab
+
+namespace moelab {
+namespace {
+
+// The engine's greedy decoding reproduces llama.cpp's greedy_16 on every F32 oracle case.
+class Greedy16 : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(Greedy16, MatchesLlamaCpp) {
+  std::ifstream in(std::string(MOELAB_TEST_DATA_DIR) + "/oracle/" + GetParam() + ".json");
+  const nlohmann::json meta = nlohmann::json::parse(in);
+  auto model = load(GetParam());
+  ThreadPool pool(2);
+  EngineConfig config;
+  config.kv_cache_bytes = int64_t{16} << 20;
+  Engine engine(*model, config, pool);
+  const auto out = run_all(engine, {greedy(meta["tokens"].get<std::vector<int32_t>>(), 16)});
+  EXPECT_EQ(out[0], meta["greedy_16"].get<std::vector<int32_t>>());
+}
+
+INSTANTIATE_TEST_SUITE_P(F32Cases, Greedy16,
+                         ::testing::Values("llama-dense", "mixtral-moe", "qwen2moe", "qwen3moe",
+                                           "deepseek-v3", "deepseek-v3-yarn"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) if (c == '-') c = '_';
+                           return n;
+                         });
+
+// A second request with the same long prompt is served from the prefix cache
+// and gives the same tokens; every block is free or cached afterwards.
+TEST(PrefixCache, RepeatedPromptHitsAndMatches) {
+  auto model = load("llama-dense");
+  ThreadPool pool(2);
+  EngineConfig config;
+  config.kv_cache_bytes = int64_t{8} << 20;
+  config.block_size = 4;
+  Engine engine(*model, config, pool);
+  const auto prompt = prompt_of(7, 41, model->config().n_vocab);
+  const auto first = run_all(engine, {greedy(prompt, 8)});
+  const int64_t cached_before = engine.counters().cached_prompt_tokens;
+  const auto second = run_all(engine, {greedy(prompt, 8)});
+  EXPECT_EQ(first, second);
+  EXPECT_EQ(engine.counters().cached_prompt_tokens - cached_before, 40);  // 10 full blocks of 4
+  EXPECT_EQ(engine.blocks().n_used(), 0);
+  EXPECT_GT(engine.blocks().n_cached(), 0);
+}
+
+// With too few blocks for everyone, sequences are preempted and recomputed,
+// and still produce their solo tokens.
+TEST(Preemption, TightCacheStillGivesSoloTokens) {
+  auto model = load("qwen3moe");
+  ThreadPool pool(2);
+  const int32_t n_vocab = model->config().n_vocab;
+  std::vector<Request> requests;
+  for (int32_t i = 0; i < 4; ++i) requests.push_back(greedy(prompt_of(20 + i, 10, n_vocab), 14));
+  EngineConfig roomy;
+  roomy.kv_cache_bytes = int64_t{16} << 20;
+  roomy.prefix_cache = false;
+  std::vector<std::vector<int32_t>> alone;
+  for (const Request& r : requests) {
+    Engine e(*model, roomy, pool);
+    alone.push_back(run_all(e, {r})[0]);
+  }
+  EngineConfig tight = roomy;
+  tight.block_size = 4;
+  tight.kv_cache_bytes = model->kv_layout().bytes_per_token() * 4 * 14;  // 14 blocks: 2 of 4 sequences fit
+  Engine engine(*model, tight, pool);
+  EXPECT_EQ(run_all(engine, requests), alone);
+  EXPECT_GT(engine.counters().preemptions, 0);
+  EXPECT_EQ(engine.blocks().n_used(), 0);
+}
+
+// Cancelling frees the sequence's blocks at once.
+TEST(Cancel, FreesBlocks) {
+  auto model = load("llama-dense");
+  ThreadPool pool(2);
+  EngineConfig config;
+  config.prefix_cache = false;
+  Engine engine(*model, config, pool);
+  auto id = engine.submit(greedy(prompt_of(3, 30, model->config().n_vocab), 100));
+  ASSERT_TRUE(id.is_ok());
+  ASSERT_TRUE(engine.step().is_ok());
+  EXPECT_GT(engine.blocks().n_used(), 0);
+  engine.cancel(*id);
+  EXPECT_EQ(engine.blocks().n_used(), 0);
+  EXPECT_TRUE(engine.idle());
+}
+
+TEST(Submit, RejectsBadRequests) {
+  auto model = load("qwen3moe");
+  ThreadPool pool(1);
+  Engine engine(*model, EngineConfig{}, pool);
+  EXPECT_FALSE(engine.submit(greedy({}, 4)).is_ok());
+  EXPECT_FALSE(engine.submit(greedy({1, 100000}, 4)).is_ok());
+  Request r = greedy({1, 2}, 4);
+  r.knobs.max_active_experts = 99;
+  EXPECT_FALSE(engine.submit(r).is_ok());
+  r = greedy({1, 2}, 4);
+  r.sampling.top_p = 0.0f;
+  EXPECT_FALSE(engine.submit(r).is_ok());
+  r = greedy({1, 2}, 1 << 30);
+  EXPECT_FALSE(engine.submit(r).is_ok());
+}
 
 }  // namespace
 }  // namespace moelab
