@@ -49,7 +49,10 @@ int32_t Router::route(const float* logits, const float* bias, const RouterKnobs&
   } else if (moe_.gating == GatingFunc::kSoftmax) {
     softmax_inplace(p, n);
   }  // kSoftmaxWeight: rank by the raw logits, softmax over the chosen below
-  for (int32_t i = 0; i < n; ++i) s[i] = bias != nullptr ? p[i] + bias[i] : p[i];
+  for (int32_t i = 0; i < n; ++i) {
+    s[i] = bias != nullptr ? p[i] + bias[i] : p[i];
+    if (std::isnan(s[i])) s[i] = -std::numeric_limits<float>::infinity();  // keep the ordering strict
+  }
 
   constexpr float kMasked = -std::numeric_limits<float>::infinity();
   if (moe_.n_group > 1 && moe_.n_group_used < moe_.n_group) {

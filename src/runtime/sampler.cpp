@@ -45,7 +45,11 @@ int32_t Sampler::sample(const float* logits, int32_t n_vocab, const std::vector<
     return best;
   }
   cand_.resize(n_vocab);
-  for (int32_t i = 0; i < n_vocab; ++i) cand_[i] = {l[i] / p.temperature, i};
+  for (int32_t i = 0; i < n_vocab; ++i) {
+    // NaN (from a broken model file) would break the sort's ordering: rank it last.
+    const float v = std::isnan(l[i]) ? -INFINITY : l[i] / p.temperature;
+    cand_[i] = {v, i};
+  }
   auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
   size_t n = cand_.size();
   if (p.top_k > 0 && static_cast<size_t>(p.top_k) < n) {
