@@ -157,8 +157,13 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos,
   out.reserve(text.size() / 3 + 2);
   if (add_bos && vocab_.bos_id >= 0) out.push_back(vocab_.bos_id);
   std::vector<std::string_view> words;
+  std::string normalized;
   const auto flush_text = [&](std::string_view stretch) {
     if (stretch.empty()) return;
+    if (vocab_.nfc) {
+      normalized = nfc_normalize(stretch);
+      stretch = normalized;
+    }
     words.clear();
     pre_.split(stretch, &words);
     for (std::string_view word : words) encode_word(word, &out);

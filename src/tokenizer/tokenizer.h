@@ -45,6 +45,9 @@ struct Vocab {
   // When not empty, these regex stages (tokenizer.json syntax) are used instead
   // of the built-in rules for `pre` (tokenizer.json gives them explicitly).
   std::vector<std::string> pre_patterns;
+  // Unicode NFC normalisation of ordinary text before pre-tokenizing
+  // (tokenizer.json normalizer "NFC", as Qwen ships).
+  bool nfc = false;
   // Token strings: byte-level encoded for normal tokens ("Ġthe"), the literal
   // text for control and user-defined tokens ("<｜begin▁of▁sentence｜>").
   std::vector<std::string> tokens;

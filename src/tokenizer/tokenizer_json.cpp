@@ -174,8 +174,11 @@ Result<Tokenizer> Tokenizer::from_tokenizer_json(const std::string& path) {
   if (vocab.pre.empty()) vocab.pre = "custom";
 
   const json& normalizer = root.value("normalizer", json());
-  if (!normalizer.is_null() && !(normalizer.value("type", "") == "Sequence" &&
-                                 normalizer.value("normalizers", json::array()).empty())) {
+  const bool empty_sequence = normalizer.is_object() && normalizer.value("type", "") == "Sequence" &&
+                              normalizer.value("normalizers", json::array()).empty();
+  if (normalizer.is_object() && normalizer.value("type", "") == "NFC") {
+    vocab.nfc = true;
+  } else if (!normalizer.is_null() && !empty_sequence) {
     log_warn("tokenizer.json '" + path + "': normalizer '" + normalizer.value("type", "?") +
              "' is not applied (text is tokenized as given)");
   }

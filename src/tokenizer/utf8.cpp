@@ -92,3 +92,25 @@ size_t utf8_releasable_prefix(std::string_view bytes) {
 }
 
 }  // namespace moelab
+
+#include <utf8proc.h>
+
+#include <cstdlib>
+
+namespace moelab {
+
+std::string nfc_normalize(std::string_view text) {
+  utf8proc_uint8_t* out = nullptr;
+  const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                          static_cast<utf8proc_ssize_t>(text.size()), &out,
+                                          static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  if (n < 0 || out == nullptr) {
+    std::free(out);
+    return std::string(text);
+  }
+  std::string result(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
+  std::free(out);
+  return result;
+}
+
+}  // namespace moelab

@@ -27,3 +27,11 @@ char32_t decode_utf8(std::string_view text, size_t pos, size_t length);
 size_t utf8_releasable_prefix(std::string_view bytes);
 
 }  // namespace moelab
+
+namespace moelab {
+
+// Unicode NFC of `text` (utf8proc). Text that is not valid UTF-8 is returned
+// unchanged: byte-level BPE encodes it byte by byte either way.
+std::string nfc_normalize(std::string_view text);
+
+}  // namespace moelab
