@@ -248,7 +248,8 @@ std::vector<Token> tokenize(const std::string& source) {
         std::string num = consume(is_digit);
         if (!num.empty() && pos + 1 < src.size() && src[pos] == '.' && is_digit(src[pos + 1])) {
           ++pos;
-          num += "." + consume(is_digit);
+          num += '.';  // two appends: GCC 12 warns falsely on "." + string&&
+          num += consume(is_digit);
         }
         push(num.empty() ? Tok::kUnary : Tok::kNumber, std::string(1, ch) + num, start);
         continue;
@@ -288,7 +289,8 @@ std::vector<Token> tokenize(const std::string& source) {
       if ((tokens.empty() || tokens.back().type != Tok::kDot) && pos + 1 < src.size() &&
           src[pos] == '.' && is_digit(src[pos + 1])) {
         ++pos;
-        num += "." + consume(is_digit);
+        num += '.';
+        num += consume(is_digit);
       }
       push(Tok::kNumber, std::move(num), start);
       continue;
