@@ -275,3 +275,19 @@ Status bind_gqa(const TensorBinder& b, const ModelConfig& c, int32_t l, bool bia
 }
 
 }  // namespace moelab
+
+namespace moelab {
+
+Status bind_gqa_model(const GgufFile& file, const ModelConfig& c, ModelWeights& w, bool biases,
+                      bool qk_norm) {
+  TensorBinder b(file, w);
+  MOELAB_TRY(bind_common(b, c, w, /*allow_tied=*/true));
+  for (int32_t l = 0; l < c.n_layer; ++l) {
+    LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    MOELAB_TRY(bind_gqa(b, c, l, biases, qk_norm, L.attn));
+    MOELAB_TRY(bind_ffn(b, c, l, L.ffn));
+  }
+  return Status::ok();
+}
+
+}  // namespace moelab

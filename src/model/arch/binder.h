@@ -70,6 +70,10 @@ Status bind_common(const TensorBinder& b, const ModelConfig& c, ModelWeights& w,
 // `qk_norm`: per-head q/k RMSNorm weights required.
 Status bind_gqa(const TensorBinder& b, const ModelConfig& c, int32_t layer, bool biases,
                 bool qk_norm, AttentionWeights& a);
+// A whole decoder of GQA layers (llama, qwen2moe, qwen3moe): common tensors
+// (tied output allowed), then per layer bind_gqa and bind_ffn.
+Status bind_gqa_model(const GgufFile& file, const ModelConfig& c, ModelWeights& w, bool biases,
+                      bool qk_norm);
 // Dense FFN (ffn_gate/up/down) or the MoE tensors of a layer, per config.
 Status bind_ffn(const TensorBinder& b, const ModelConfig& c, int32_t layer, FfnWeights& f);
 

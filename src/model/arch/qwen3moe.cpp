@@ -24,14 +24,7 @@ Status read_config(const GgufFile& file, ModelConfig& c) {
 }
 
 Status bind_weights(const GgufFile& file, const ModelConfig& c, ModelWeights& w) {
-  TensorBinder b(file, w);
-  MOELAB_TRY(bind_common(b, c, w, /*allow_tied=*/true));
-  for (int32_t l = 0; l < c.n_layer; ++l) {
-    LayerWeights& L = w.layers[static_cast<size_t>(l)];
-    MOELAB_TRY(bind_gqa(b, c, l, /*biases=*/false, /*qk_norm=*/true, L.attn));
-    MOELAB_TRY(bind_ffn(b, c, l, L.ffn));
-  }
-  return Status::ok();
+  return bind_gqa_model(file, c, w, /*biases=*/false, /*qk_norm=*/true);
 }
 
 }  // namespace
