@@ -124,7 +124,7 @@ std::string report_table(const CompareReport& r) {
   std::snprintf(buf, sizeof buf, "%-58s", "");
   out += buf;
   for (size_t i = 0; i < r.profiles.size(); ++i) {
-    std::snprintf(buf, sizeof buf, " %14.14s", r.profiles[i].label.c_str());
+    std::snprintf(buf, sizeof buf, " %20.20s", r.profiles[i].label.c_str());
     out += buf;
     if (i > 0) {
       std::snprintf(buf, sizeof buf, " %8s", (std::string(1, static_cast<char>('A' + i)) + "/A").c_str());
@@ -141,7 +141,7 @@ std::string report_table(const CompareReport& r) {
       continue;
     }
     for (size_t i = 0; i < row.values.size(); ++i) {
-      std::snprintf(buf, sizeof buf, " %14s", number(row.values[i]).c_str());
+      std::snprintf(buf, sizeof buf, " %20s", number(row.values[i]).c_str());
       out += buf;
       if (i > 0) {
         std::snprintf(buf, sizeof buf, " %8s", ratio_text(row.values[0], row.values[i]).c_str());
