@@ -1,0 +1,71 @@
+// Small helpers of compare/advise: byte sizes in and out, physical memory.
+#include <unistd.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+#include "bench/compare.h"
+
+namespace moelab {
+
+int64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+}
+
+Result<int64_t> parse_bytes(const std::string& text) {
+  const auto bad = [&] {
+    return Status::error("'" + text + "' is not a memory size (examples: 8GiB, 512M, 1.5G, 1000000)");
+  };
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  if (i == 0) return bad();
+  double value = 0;
+  try {
+    size_t used = 0;
+    value = std::stod(text.substr(0, i), &used);
+    if (used != i) return bad();
+  } catch (...) {
+    return bad();
+  }
+  std::string unit;
+  for (size_t j = i; j < text.size(); ++j) {
+    if (text[j] == ' ') continue;
+    unit += static_cast<char>(std::tolower(static_cast<unsigned char>(text[j])));
+  }
+  double scale = 1;
+  if (unit.empty() || unit == "b") {
+    scale = 1;
+  } else {
+    const char prefix = unit[0];
+    const std::string tail = unit.substr(1);
+    if (tail != "" && tail != "b" && tail != "ib") return bad();
+    switch (prefix) {
+      case 'k': scale = 1024.0; break;
+      case 'm': scale = 1024.0 * 1024; break;
+      case 'g': scale = 1024.0 * 1024 * 1024; break;
+      case 't': scale = 1024.0 * 1024 * 1024 * 1024; break;
+      default: return bad();
+    }
+  }
+  const double bytes = value * scale;
+  if (!std::isfinite(bytes) || bytes <= 0 || bytes > 9.0e18) return bad();
+  return static_cast<int64_t>(bytes);
+}
+
+std::string format_bytes(double bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  double v = bytes;
+  while (std::fabs(v) >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, kUnits[u]);
+  return buf;
+}
+
+}  // namespace moelab
