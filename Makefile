@@ -34,10 +34,12 @@ test-asan: deps
 	@for t in test_formats test_tokenizer test_template; do \
 	  if [ -x $(ASAN_BUILD)/tests/$$t ]; then $(ASAN_BUILD)/tests/$$t --gtest_brief=1 || exit 1; fi; done
 
+# The main job on the built-in pair: the DeepSeek-V3-style MoE (r1-demo) and
+# the dense model (v3-demo), made on first use under ~/.cache/moelab. First a
+# taste of generation, then the side-by-side comparison and its report.
 demo: build
-	@mkdir -p $(DEMO_DIR)
-	@test -f $(DEMO_DIR)/r1-demo.gguf || $(MOELAB) make-model --preset r1-demo -o $(DEMO_DIR)/r1-demo.gguf
-	@$(MOELAB) run $(DEMO_DIR)/r1-demo.gguf -p "The quick brown fox" -n 64
+	@$(MOELAB) compare --out $(BUILD)/demo-report --gen 256 --concurrency 1,4,16
+	@$(MOELAB) run $(DEMO_DIR)/r1-demo-f32.gguf -p "The quick brown fox" -n 32 --temp 0 --expert-stats
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'benchmarks/*.cpp')
