@@ -3,6 +3,8 @@
 #include <chrono>
 #include <thread>
 
+#include <sys/socket.h>
+
 #include <httplib.h>
 
 #include "base/log.h"
@@ -59,6 +61,7 @@ Result<int> Server::bind() {
       return Status::error("cannot bind to " + config_.host + ":" + std::to_string(config_.port));
     port_ = config_.port;
   }
+  if (listen_socket_ >= 0) ::listen(listen_socket_, 1024);
   return port_;
 }
 
@@ -86,6 +89,13 @@ void Server::setup_routes() {
   s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   s.set_payload_max_length(config_.max_body_bytes);
   s.set_keep_alive_max_count(1000);
+  s.set_tcp_nodelay(true);  // each SSE chunk leaves at once
+  // Remember the listening socket: httplib listens with a backlog of 5, too
+  // few for a burst of clients (dropped SYNs cost a one-second retry).
+  s.set_socket_options([this](int sock) {
+    httplib::default_socket_options(sock);
+    listen_socket_ = sock;
+  });
 
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
@@ -160,7 +170,9 @@ void Server::setup_routes() {
               {"object", "model"},
               {"created", static_cast<int64_t>(std::time(nullptr))},
               {"owned_by", "moelab"},
-              {"max_model_len", max_sequence_tokens_}};
+              {"max_model_len", max_sequence_tokens_},
+              // llama-server's shape, so load generators can draw valid token ids.
+              {"meta", {{"n_vocab", model_config_.n_vocab}, {"n_ctx_train", model_config_.n_ctx_train}}}};
     res.set_content(dump(Json{{"object", "list"}, {"data", Json::array({m})}}), "application/json");
   });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { handle_metrics(res); });

@@ -83,6 +83,7 @@ class Server {
   std::unique_ptr<EngineLoop> loop_;
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;
+  int listen_socket_ = -1;
 
   std::atomic<bool> draining_{false};
   std::atomic<int32_t> active_{0};  // requests between arrival and the end of their response
