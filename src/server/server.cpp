@@ -98,7 +98,9 @@ void Server::setup_routes() {
   });
 
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    // Health and metrics stay open (probes and Prometheus scrapers carry no key).
+    if (req.path == "/health" || (req.path == "/metrics" && !draining_))
+      return httplib::Server::HandlerResponse::Unhandled;
     if (draining_) {
       ApiError e;
       e.status = 503;
