@@ -116,7 +116,6 @@ bool Server::submit(const GenerationParams& params, const std::vector<std::vecto
     out->choices.emplace_back(static_cast<int32_t>(i), tokenizer_, streams[i], params.stop);
   out->id = std::to_string(next_id_++);
   out->created = static_cast<int64_t>(std::time(nullptr));
-  prompt_tokens_ += out->prompt_tokens() * params.n;
   return true;
 }
 
@@ -223,7 +222,6 @@ void Server::respond(std::shared_ptr<Prepared> prep, bool chat, httplib::Respons
       choice["finish_reason"] = c.finish_reason();
       choices.push_back(std::move(choice));
     }
-    generation_tokens_ += prep->completion_tokens();
     Json body = {{"id", id},           {"object", object},   {"created", prep->created},
                  {"model", config_.model_name}, {"choices", choices}, {"usage", prep->usage()}};
     res.set_content(dump(body), "application/json");
@@ -232,7 +230,7 @@ void Server::respond(std::shared_ptr<Prepared> prep, bool chat, httplib::Respons
 
   // Streaming: one SSE event per engine event that carries text or logprobs.
   const std::string chunk_object = chat ? "chat.completion.chunk" : "text_completion";
-  auto chunk = [=](Json choices) {
+  auto chunk = [this, prep, id, chunk_object](Json choices) {
     return Json{{"id", id}, {"object", chunk_object}, {"created", prep->created},
                 {"model", config_.model_name}, {"choices", std::move(choices)}};
   };
@@ -262,8 +260,7 @@ void Server::respond(std::shared_ptr<Prepared> prep, bool chat, httplib::Respons
       bool open = false;
       for (const Choice& c : prep->choices) open |= !c.finished();
       if (!open) {
-        generation_tokens_ += prep->completion_tokens();
-        if (prep->params.include_usage) {
+            if (prep->params.include_usage) {
           Json u = chunk(Json::array());
           u["usage"] = prep->usage();
           if (!send(u)) return false;
@@ -280,7 +277,6 @@ void Server::respond(std::shared_ptr<Prepared> prep, bool chat, httplib::Respons
         continue;
       }
       Choice& c = prep->choices[static_cast<size_t>(i)];
-      const bool first_prompt_lp = !e.prompt_tokens.empty();
       ChoiceDelta d = c.apply(e, *loop_);
       if (c.finish_reason() == "error" || c.finish_reason() == "cancelled") {
         ApiError err;
@@ -318,7 +314,6 @@ void Server::respond(std::shared_ptr<Prepared> prep, bool chat, httplib::Respons
             text = echo_prompt(tokenizer_, prompt, c.prompt_tokens(), want_lp ? &lp : nullptr);
           }
         }
-        (void)first_prompt_lp;
         text += d.text;
         if (want_lp) {
           for (size_t k = 0; k < d.tokens.size(); ++k)

@@ -58,7 +58,6 @@ class Server {
   int port() const { return port_; }
 
  private:
-  friend struct ServerHandlers;
   void setup_routes();
   void send_error(httplib::Response& res, const ApiError& e);
   void handle_completions(const httplib::Request& req, httplib::Response& res);
@@ -90,7 +89,6 @@ class Server {
   std::atomic<int64_t> next_id_{1};
   std::mutex status_mu_;
   std::map<int, int64_t> responses_by_status_;
-  std::atomic<int64_t> prompt_tokens_{0}, generation_tokens_{0};
   std::atomic<bool> shut_down_{false};
 };
 
