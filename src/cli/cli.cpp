@@ -65,6 +65,8 @@ int cli_main(int argc, char** argv) {
   register_template(app, commands);
   register_compare(app, commands);
   register_advise(app, commands);
+  register_serve(app, commands);
+  register_bench_serve(app, commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -27,6 +27,8 @@ void register_make_model(CLI::App& app, CommandList& commands);
 void register_template(CLI::App& app, CommandList& commands);
 void register_compare(CLI::App& app, CommandList& commands);
 void register_advise(CLI::App& app, CommandList& commands);
+void register_serve(CLI::App& app, CommandList& commands);
+void register_bench_serve(CLI::App& app, CommandList& commands);
 
 // Prints "moelab: error: <message>" on stderr and returns the exit code 1.
 int fail(const Status& status);
