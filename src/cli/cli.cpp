@@ -63,6 +63,8 @@ int cli_main(int argc, char** argv) {
   register_info(app, commands);
   register_make_model(app, commands);
   register_template(app, commands);
+  register_bench(app, commands);
+  register_quantize(app, commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -25,6 +25,8 @@ void register_tokenize(CLI::App& app, CommandList& commands);
 void register_info(CLI::App& app, CommandList& commands);
 void register_make_model(CLI::App& app, CommandList& commands);
 void register_template(CLI::App& app, CommandList& commands);
+void register_bench(CLI::App& app, CommandList& commands);
+void register_quantize(CLI::App& app, CommandList& commands);
 
 // Prints "moelab: error: <message>" on stderr and returns the exit code 1.
 int fail(const Status& status);
