@@ -22,7 +22,8 @@ struct Weights {
 
 const Weights& weights(DType type) {
   static std::vector<std::pair<DType, Weights>> cache;
-  for (auto& [t, w] : cache) if (t == type) return w;
+  for (auto& [t, w] : cache)
+    if (t == type) return w;
   std::mt19937 rng(1);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> row(kIn);
@@ -86,7 +87,8 @@ void BM_RmsNorm(benchmark::State& state) {
     rms_norm(x.data(), w.data(), y.data(), kIn, 1e-5f);
     benchmark::DoNotOptimize(y.data());
   }
-  state.counters["B/s"] = benchmark::Counter(12.0 * kIn * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["B/s"] =
+      benchmark::Counter(12.0 * kIn * state.iterations(), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_RmsNorm);
 
@@ -96,7 +98,8 @@ void BM_SiluMul(benchmark::State& state) {
     silu_mul(g.data(), u.data(), o.data(), 5632);
     benchmark::DoNotOptimize(o.data());
   }
-  state.counters["B/s"] = benchmark::Counter(12.0 * 5632 * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["B/s"] =
+      benchmark::Counter(12.0 * 5632 * state.iterations(), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SiluMul);
 

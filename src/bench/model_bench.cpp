@@ -22,8 +22,8 @@ std::vector<int32_t> random_tokens(std::mt19937_64& rng, int32_t n, int32_t n_vo
 }
 
 struct RequestTiming {
-  double total_s = 0;   // submit to finish
-  double decode_s = 0;  // first token to finish
+  double total_s = 0;    // submit to finish
+  double decode_s = 0;   // first token to finish
   int64_t computed = 0;  // tokens the engine ran through forward
   int32_t generated = 0;
 };
@@ -71,8 +71,7 @@ void mean_and_stddev(const std::vector<double>& v, double* mean, double* stddev)
 
 Result<BenchMeasurement> run_bench_test(Model& model, ThreadPool& pool, const BenchTest& test,
                                         const BenchSettings& settings) {
-  if (test.n_prompt < 0 || test.n_gen < 0 || test.n_depth < 0 ||
-      test.n_prompt + test.n_gen <= 0) {
+  if (test.n_prompt < 0 || test.n_gen < 0 || test.n_depth < 0 || test.n_prompt + test.n_gen <= 0) {
     return Status::error("bench: a test needs n_prompt > 0 or n_gen > 0");
   }
   const int32_t n_vocab = model.config().n_vocab;
@@ -115,7 +114,8 @@ Result<BenchMeasurement> run_bench_test(Model& model, ThreadPool& pool, const Be
   BenchMeasurement m;
   m.test = test;
   for (int rep = -1; rep < settings.reps; ++rep) {
-    say(rep < 0 ? "warm-up" : "run " + std::to_string(rep + 1) + "/" + std::to_string(settings.reps));
+    say(rep < 0 ? "warm-up"
+                : "run " + std::to_string(rep + 1) + "/" + std::to_string(settings.reps));
     if (rep == 0) engine.expert_stats().reset();
     // The warm-up decodes a few tokens only: it is there to fault the
     // weights in and start the threads, not to measure.

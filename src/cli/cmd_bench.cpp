@@ -32,24 +32,42 @@ struct BenchArgs {
 // llama.cpp's llama_ftype names for general.file_type.
 std::string file_type_name(int64_t ftype) {
   switch (ftype) {
-    case 0: return "F32";
-    case 1: return "F16";
-    case 2: return "Q4_0";
-    case 3: return "Q4_1";
-    case 7: return "Q8_0";
-    case 8: return "Q5_0";
-    case 9: return "Q5_1";
-    case 10: return "Q2_K";
-    case 11: return "Q3_K_S";
-    case 12: return "Q3_K_M";
-    case 13: return "Q3_K_L";
-    case 14: return "Q4_K_S";
-    case 15: return "Q4_K_M";
-    case 16: return "Q5_K_S";
-    case 17: return "Q5_K_M";
-    case 18: return "Q6_K";
-    case 32: return "BF16";
-    default: return "ftype " + std::to_string(ftype);
+    case 0:
+      return "F32";
+    case 1:
+      return "F16";
+    case 2:
+      return "Q4_0";
+    case 3:
+      return "Q4_1";
+    case 7:
+      return "Q8_0";
+    case 8:
+      return "Q5_0";
+    case 9:
+      return "Q5_1";
+    case 10:
+      return "Q2_K";
+    case 11:
+      return "Q3_K_S";
+    case 12:
+      return "Q3_K_M";
+    case 13:
+      return "Q3_K_L";
+    case 14:
+      return "Q4_K_S";
+    case 15:
+      return "Q4_K_M";
+    case 16:
+      return "Q5_K_S";
+    case 17:
+      return "Q5_K_M";
+    case 18:
+      return "Q6_K";
+    case 32:
+      return "BF16";
+    default:
+      return "ftype " + std::to_string(ftype);
   }
 }
 
@@ -76,22 +94,29 @@ int run_bench(const BenchArgs& a) {
     if (!t.is_ok()) return fail(t.status());
     thread_counts = *t;
   }
-  for (int32_t v : *prompts) if (v < 0) return fail("bench: -p values must be >= 0");
-  for (int32_t v : *gens) if (v < 0) return fail("bench: -n values must be >= 0");
-  for (int32_t v : *depths) if (v < 0) return fail("bench: -d values must be >= 0");
-  for (int32_t v : thread_counts) if (v < 1) return fail("bench: -t values must be >= 1");
+  for (int32_t v : *prompts)
+    if (v < 0) return fail("bench: -p values must be >= 0");
+  for (int32_t v : *gens)
+    if (v < 0) return fail("bench: -n values must be >= 0");
+  for (int32_t v : *depths)
+    if (v < 0) return fail("bench: -d values must be >= 0");
+  for (int32_t v : thread_counts)
+    if (v < 1) return fail("bench: -t values must be >= 1");
 
   std::vector<BenchTest> tests;
   for (int32_t d : *depths) {
-    for (int32_t p : *prompts) if (p > 0) tests.push_back({p, 0, d});
-    for (int32_t n : *gens) if (n > 0) tests.push_back({0, n, d});
+    for (int32_t p : *prompts)
+      if (p > 0) tests.push_back({p, 0, d});
+    for (int32_t n : *gens)
+      if (n > 0) tests.push_back({0, n, d});
   }
   if (tests.empty()) return fail("bench: nothing to run (-p and -n are all 0)");
 
   const bool tty = isatty(STDERR_FILENO);
   const bool markdown = !a.json;
   if (markdown) {
-    std::printf("| model | size | params | threads | test | t/s | B/token | floor t/s | %% floor |\n");
+    std::printf(
+        "| model | size | params | threads | test | t/s | B/token | floor t/s | %% floor |\n");
     std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   }
   for (const std::string& path : a.models) {
@@ -113,13 +138,16 @@ int run_bench(const BenchArgs& a) {
       const std::string ftype = file_type_name(ftype_id.is_ok() ? *ftype_id : 0);
       const auto arch_name = model.file().get_string_or("general.architecture", "?");
       const std::string arch = arch_name.is_ok() ? *arch_name : "?";
-      const std::string model_type = arch + " " + human_params(model.n_params_total()) + " " + ftype;
+      const std::string model_type =
+          arch + " " + human_params(model.n_params_total()) + " " + ftype;
       BenchSettings settings;
       settings.reps = a.reps;
       settings.knobs = options.knobs();
       settings.max_batch_tokens = a.batch;
       if (tty) {
-        settings.progress = [](const std::string& s) { std::fprintf(stderr, "\r\033[K%s", s.c_str()); };
+        settings.progress = [](const std::string& s) {
+          std::fprintf(stderr, "\r\033[K%s", s.c_str());
+        };
       }
       for (const BenchTest& test : tests) {
         auto m = run_bench_test(model, pool, test, settings);
@@ -178,7 +206,8 @@ int run_bench(const BenchArgs& a) {
 
 void register_bench(CLI::App& app, CommandList& commands) {
   auto a = std::make_shared<BenchArgs>();
-  CLI::App* sub = app.add_subcommand("bench", "Prefill and decode speed against the bandwidth floor");
+  CLI::App* sub =
+      app.add_subcommand("bench", "Prefill and decode speed against the bandwidth floor");
   sub->add_option("models", a->models, "GGUF model files")->required();
   sub->add_option("-p,--n-prompt", a->prompts, "Prompt lengths, comma-separated (default 512)");
   sub->add_option("-n,--n-gen", a->gens, "Generated lengths, comma-separated (default 128)");

@@ -25,37 +25,36 @@ void register_quantize(CLI::App& app, CommandList& commands) {
   sub->add_option("type", a->type, "Target: " + names)->required();
   sub->add_option("-t,--threads", a->threads, "Threads (default: physical cores)")
       ->check(CLI::Range(0, 1024));
-  commands.push_back({sub, [a, names] {
-                        const auto target = find_quantize_target(a->type);
-                        if (!target) {
-                          return fail("quantize: unknown type '" + a->type + "' (one of " + names +
-                                      ")");
-                        }
-                        if (a->input == a->output) {
-                          return fail("quantize: the output must not be the input file");
-                        }
-                        ThreadPool pool(a->threads > 0 ? a->threads : physical_core_count());
-                        QuantizeOptions opts;
-                        opts.input_path = a->input;
-                        opts.output_path = a->output;
-                        opts.target = *target;
-                        if (isatty(STDERR_FILENO)) {
-                          opts.progress = [](const QuantizeProgress& p) {
-                            std::fprintf(stderr, "\rmoelab: quantizing %lld/%lld tensors (%.0f%%)   ",
-                                         static_cast<long long>(p.tensors_done),
-                                         static_cast<long long>(p.tensors_total),
-                                         p.bytes_total ? 100.0 * p.bytes_done / p.bytes_total
-                                                       : 100.0);
-                          };
-                        }
-                        Timer timer;
-                        const Status st = quantize_model(opts, pool);
-                        if (opts.progress) std::fputc('\n', stderr);
-                        if (!st.is_ok()) return fail(st);
-                        std::fprintf(stderr, "moelab: wrote %s (%s) in %.1f s\n",
-                                     a->output.c_str(), target->name.c_str(), timer.seconds());
-                        return 0;
-                      }});
+  commands.push_back(
+      {sub, [a, names] {
+         const auto target = find_quantize_target(a->type);
+         if (!target) {
+           return fail("quantize: unknown type '" + a->type + "' (one of " + names + ")");
+         }
+         if (a->input == a->output) {
+           return fail("quantize: the output must not be the input file");
+         }
+         ThreadPool pool(a->threads > 0 ? a->threads : physical_core_count());
+         QuantizeOptions opts;
+         opts.input_path = a->input;
+         opts.output_path = a->output;
+         opts.target = *target;
+         if (isatty(STDERR_FILENO)) {
+           opts.progress = [](const QuantizeProgress& p) {
+             std::fprintf(stderr, "\rmoelab: quantizing %lld/%lld tensors (%.0f%%)   ",
+                          static_cast<long long>(p.tensors_done),
+                          static_cast<long long>(p.tensors_total),
+                          p.bytes_total ? 100.0 * p.bytes_done / p.bytes_total : 100.0);
+           };
+         }
+         Timer timer;
+         const Status st = quantize_model(opts, pool);
+         if (opts.progress) std::fputc('\n', stderr);
+         if (!st.is_ok()) return fail(st);
+         std::fprintf(stderr, "moelab: wrote %s (%s) in %.1f s\n", a->output.c_str(),
+                      target->name.c_str(), timer.seconds());
+         return 0;
+       }});
 }
 
 }  // namespace moelab

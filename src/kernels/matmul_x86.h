@@ -182,7 +182,9 @@ inline void visit_q8_0(const uint8_t* row, int64_t n_in, F&& f) {
   const auto* b = reinterpret_cast<const BlockQ8_0*>(row);
   for (int64_t i = 0; i < n_in / kQk; ++i) {
     const V d = VecF::set1(h2f(b[i].d));
-    for (int k = 0; k < kQk; k += kW) f(i * kQk + k, VecF::mul(VecF::cvt(VecF::i8(b[i].qs + k)), d));
+    for (int k = 0; k < kQk; k += kW) {
+      f(i * kQk + k, VecF::mul(VecF::cvt(VecF::i8(b[i].qs + k)), d));
+    }
   }
 }
 

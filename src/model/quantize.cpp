@@ -110,8 +110,8 @@ std::vector<std::string> quantize_target_names() {
 }
 
 DType quantize_tensor_type(const QuantizeTarget& target, const QuantizeModelInfo& info,
-                           const std::string& name, int n_dims, const int64_t* ne,
-                           DType current, int32_t& i_attention_wv, int32_t& i_ffn_down) {
+                           const std::string& name, int n_dims, const int64_t* ne, DType current,
+                           int32_t& i_attention_wv, int32_t& i_ffn_down) {
   if (!is_quantizable(name, n_dims)) return current;
   DType t = target.base_type;
   if (!target.mix) return fallback_type(t, ne[0]);  // F16/BF16 and the pure K types

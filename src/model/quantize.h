@@ -31,10 +31,10 @@ namespace moelab {
 // Rows whose length is not a multiple of the type's block fall back as
 // llama.cpp does (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16).
 struct QuantizeTarget {
-  std::string name;       // "Q4_K_M"
-  DType base_type;        // the type most tensors get
-  int32_t llama_ftype;    // general.file_type
-  bool mix = false;       // apply llama_tensor_get_type's rules
+  std::string name;     // "Q4_K_M"
+  DType base_type;      // the type most tensors get
+  int32_t llama_ftype;  // general.file_type
+  bool mix = false;     // apply llama_tensor_get_type's rules
 };
 
 // The targets by name (case-insensitive); nullopt for an unknown one.
@@ -45,9 +45,9 @@ std::vector<std::string> quantize_target_names();
 // What the tensor-type rules need to know about the model.
 struct QuantizeModelInfo {
   int32_t n_layer = 0;
-  int32_t n_expert = 0;     // 0 or 1: dense
+  int32_t n_expert = 0;        // 0 or 1: dense
   int32_t n_attention_wv = 0;  // tensors named *attn_v.weight, *attn_qkv.weight, *attn_kv_b.weight
-  bool has_output = false;  // output.weight exists (else token_embd is the output)
+  bool has_output = false;     // output.weight exists (else token_embd is the output)
 };
 
 // The type llama.cpp gives one tensor. `i_attention_wv` / `i_ffn_down` are the
@@ -55,8 +55,8 @@ struct QuantizeModelInfo {
 // order); the function advances them as llama.cpp does. Returns `current`
 // when the tensor is not quantized (1-D, norms, router, ...).
 DType quantize_tensor_type(const QuantizeTarget& target, const QuantizeModelInfo& info,
-                           const std::string& name, int n_dims, const int64_t* ne,
-                           DType current, int32_t& i_attention_wv, int32_t& i_ffn_down);
+                           const std::string& name, int n_dims, const int64_t* ne, DType current,
+                           int32_t& i_attention_wv, int32_t& i_ffn_down);
 
 struct QuantizeProgress {
   std::string tensor_name;

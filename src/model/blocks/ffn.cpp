@@ -118,7 +118,9 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
         float* ua = u + off[a] * ff;
         matmul_rows(f.gate_exps.matrix(act[a]), xs + off[a], m, ga, ff, r0, r1);
         matmul_rows(f.up_exps.matrix(act[a]), xs + off[a], m, ua, ff, r0, r1);
-        for (int64_t i = 0; i < m; ++i) silu_mul(ga + i * ff + r0, ua + i * ff + r0, ga + i * ff + r0, r1 - r0);
+        for (int64_t i = 0; i < m; ++i) {
+          silu_mul(ga + i * ff + r0, ua + i * ff + r0, ga + i * ff + r0, r1 - r0);
+        }
         c = last;
       }
     });
@@ -143,7 +145,8 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
         const std::vector<int32_t>& rows = w.expert_rows[act[a]];
         const std::vector<float>& wts = w.expert_weights[act[a]];
         for (size_t i = 0; i < rows.size(); ++i) {
-          axpy(wts[i], eo + (off[a] + int64_t(i)) * d + j0, proj + int64_t{rows[i]} * d + j0, j1 - j0);
+          const float* src = eo + (off[a] + static_cast<int64_t>(i)) * d;
+          axpy(wts[i], src + j0, proj + int64_t{rows[i]} * d + j0, j1 - j0);
         }
       }
     });
