@@ -155,7 +155,7 @@ std::string report_table(const CompareReport& r) {
 
 std::string report_markdown(const CompareReport& r) {
   std::string out = "# moelab compare\n\n";
-  char buf[512];
+  char buf[1024];
   std::snprintf(buf, sizeof buf,
                 "Measured on this machine: %d threads, %s of memory, read bandwidth %.1f GB/s.\n\n",
                 r.machine.threads, format_bytes(static_cast<double>(r.machine.memory_bytes)).c_str(),

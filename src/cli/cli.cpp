@@ -67,6 +67,8 @@ int cli_main(int argc, char** argv) {
   register_advise(app, commands);
   register_serve(app, commands);
   register_bench_serve(app, commands);
+  register_bench(app, commands);
+  register_quantize(app, commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -29,6 +29,8 @@ void register_compare(CLI::App& app, CommandList& commands);
 void register_advise(CLI::App& app, CommandList& commands);
 void register_serve(CLI::App& app, CommandList& commands);
 void register_bench_serve(CLI::App& app, CommandList& commands);
+void register_bench(CLI::App& app, CommandList& commands);
+void register_quantize(CLI::App& app, CommandList& commands);
 
 // Prints "moelab: error: <message>" on stderr and returns the exit code 1.
 int fail(const Status& status);

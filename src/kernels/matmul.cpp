@@ -47,49 +47,61 @@ std::vector<const float*>& token_pointers() {
   return ptrs;
 }
 
-//   w: [n_out, n_in]; xs: n_tok pointers to [n_in] rows; y: [n_tok, n_out]
-void run(const MatmulKernels& k, const TensorView& w, const float* const* xs, int64_t n_tok,
-         float* y, ThreadPool& pool) {
-  const DTypeInfo& info = dtype_info(w.type);
-  MOELAB_CHECK_MSG(info.computable, "matmul: weight type is not computable");
+// Rows [r0, r1) of y for the n_tok tokens, on the calling thread. Every row's
+// result depends only on that row and the token (both paths give the same
+// bits; see matmul_x86.h), so any split of rows over threads or calls gives
+// the same output.
+//   w: [n_out, n_in]; xs: n_tok pointers to [n_in] rows; y: [n_tok, ldy]
+void run_rows(const MatmulKernels& k, const TensorView& w, const float* const* xs, int64_t n_tok,
+              float* y, int64_t ldy, int64_t r0, int64_t r1) {
   const int64_t n_in = w.ne[0];
-  const int64_t n_out = w.n_rows();
-  MOELAB_CHECK(n_in % info.block_elems == 0);
-  if (n_tok <= 0 || n_out <= 0) return;
   const int64_t row_bytes = w.row_bytes();
-  const kernels_internal::FusedDotFn fused =
-      n_tok <= kernels_internal::kMaxFusedTokens ? k.fused_dot(w.type) : nullptr;
-  const kernels_internal::DequantFn dequant = k.dequant(w.type);
-  MOELAB_CHECK(dequant != nullptr);
-  const int64_t n_chunks = (n_out + kRowGrain - 1) / kRowGrain;
-
-  pool.parallel_for(n_chunks, [&](int64_t c0, int64_t c1, int) {
-    const int64_t r0 = c0 * kRowGrain;
-    const int64_t r1 = std::min(n_out, c1 * kRowGrain);
+  if (n_tok <= kernels_internal::kMaxFusedTokens) {
+    const kernels_internal::FusedDotFn fused = k.fused_dot(w.type);
     if (fused != nullptr) {
       float out[kernels_internal::kMaxFusedTokens];
       for (int64_t r = r0; r < r1; ++r) {
         fused(w.data + r * row_bytes, n_in, xs, static_cast<int>(n_tok), out);
-        for (int64_t t = 0; t < n_tok; ++t) y[t * n_out + r] = out[t];
+        for (int64_t t = 0; t < n_tok; ++t) y[t * ldy + r] = out[t];
       }
       return;
     }
-    if (w.type == DType::kF32) {  // already a panel: no copy
-      for (int64_t p = r0; p < r1; p += kPanelRows) {
-        const auto* panel = reinterpret_cast<const float*>(w.data + p * row_bytes);
-        k.panel_gemm(panel, n_in, std::min(kPanelRows, r1 - p), xs, n_tok, n_in, y + p, n_out);
-      }
-      return;
-    }
-    std::vector<float>& scratch = panel_scratch();
-    if (static_cast<int64_t>(scratch.size()) < kPanelRows * n_in) scratch.resize(kPanelRows * n_in);
+  }
+  if (w.type == DType::kF32) {  // already a panel: no copy
     for (int64_t p = r0; p < r1; p += kPanelRows) {
-      const int64_t n_rows = std::min(kPanelRows, r1 - p);
-      for (int64_t r = 0; r < n_rows; ++r) {
-        dequant(w.data + (p + r) * row_bytes, scratch.data() + r * n_in, n_in);
-      }
-      k.panel_gemm(scratch.data(), n_in, n_rows, xs, n_tok, n_in, y + p, n_out);
+      const auto* panel = reinterpret_cast<const float*>(w.data + p * row_bytes);
+      k.panel_gemm(panel, n_in, std::min(kPanelRows, r1 - p), xs, n_tok, n_in, y + p, ldy);
     }
+    return;
+  }
+  const kernels_internal::DequantFn dequant = k.dequant(w.type);
+  MOELAB_CHECK(dequant != nullptr);
+  std::vector<float>& scratch = panel_scratch();
+  if (static_cast<int64_t>(scratch.size()) < kPanelRows * n_in) scratch.resize(kPanelRows * n_in);
+  for (int64_t p = r0; p < r1; p += kPanelRows) {
+    const int64_t n_rows = std::min(kPanelRows, r1 - p);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      dequant(w.data + (p + r) * row_bytes, scratch.data() + r * n_in, n_in);
+    }
+    k.panel_gemm(scratch.data(), n_in, n_rows, xs, n_tok, n_in, y + p, ldy);
+  }
+}
+
+void check_weight(const TensorView& w) {
+  const DTypeInfo& info = dtype_info(w.type);
+  MOELAB_CHECK_MSG(info.computable, "matmul: weight type is not computable");
+  MOELAB_CHECK(w.ne[0] % info.block_elems == 0);
+}
+
+//   w: [n_out, n_in]; xs: n_tok pointers to [n_in] rows; y: [n_tok, n_out]
+void run(const MatmulKernels& k, const TensorView& w, const float* const* xs, int64_t n_tok,
+         float* y, ThreadPool& pool) {
+  check_weight(w);
+  const int64_t n_out = w.n_rows();
+  if (n_tok <= 0 || n_out <= 0) return;
+  const int64_t n_chunks = (n_out + kRowGrain - 1) / kRowGrain;
+  pool.parallel_for(n_chunks, [&](int64_t c0, int64_t c1, int) {
+    run_rows(k, w, xs, n_tok, y, n_out, c0 * kRowGrain, std::min(n_out, c1 * kRowGrain));
   });
 }
 
@@ -129,6 +141,14 @@ void matmul_with_isa(Isa isa, const TensorView& w, const float* x, int64_t n_tok
   xs.resize(n_tokens);
   for (int64_t i = 0; i < n_tokens; ++i) xs[i] = x + i * w.ne[0];
   run(kernels_for(isa), w, xs.data(), n_tokens, y, pool);
+}
+
+void matmul_rows(const TensorView& w, const float* const* xs, int64_t n_tok, float* y, int64_t ldy,
+                 int64_t r0, int64_t r1) {
+  check_weight(w);
+  MOELAB_CHECK(0 <= r0 && r0 <= r1 && r1 <= w.n_rows());
+  if (n_tok <= 0 || r0 == r1) return;
+  run_rows(kernels_for(matmul_isa()), w, xs, n_tok, y, ldy, r0, r1);
 }
 
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {

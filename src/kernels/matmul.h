@@ -29,6 +29,15 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
 void matmul_gather(const TensorView& w, const float* x, const int32_t* rows, int64_t n_rows,
                    float* y, ThreadPool& pool);
 
+// One thread's share of a product, for callers that split the work over
+// threads themselves (the MoE layer runs the small matrices of many experts
+// in one parallel region): y[t * ldy + r] = dot(W row r, xs[t]) for rows
+// r0 <= r < r1 and t < n_tok, on the calling thread, with the kernels (and
+// the bits) of matmul.
+//   w: [n_out, n_in]; xs: n_tok pointers to [n_in] float rows; y: [n_tok, ldy]
+void matmul_rows(const TensorView& w, const float* const* xs, int64_t n_tok, float* y, int64_t ldy,
+                 int64_t r0, int64_t r1);
+
 // The kernel family matmul uses: cpu_features().best_isa(), read once.
 Isa matmul_isa();
 

@@ -69,13 +69,21 @@ FusedDotFn scalar_fused(DType type) {
 
 void scalar_panel_gemm(const float* panel, int64_t ld_panel, int64_t n_rows, const float* const* xs,
                        int64_t n_tok, int64_t n_in, float* y, int64_t ldy) {
+  // The same summation order as fused_generic (partial sums over kStep
+  // elements added into the total), so a token's result does not depend on
+  // which path its batch size picks.
   for (int64_t t = 0; t < n_tok; ++t) {
     const float* x = xs[t];
     for (int64_t r = 0; r < n_rows; ++r) {
       const float* wr = panel + r * ld_panel;
-      float s = 0;
-      for (int64_t j = 0; j < n_in; ++j) s += wr[j] * x[j];
-      y[t * ldy + r] = s;
+      float acc = 0;
+      for (int64_t i = 0; i < n_in; i += kStep) {
+        const int64_t n = std::min(kStep, n_in - i);
+        float s = 0;
+        for (int64_t j = 0; j < n; ++j) s += wr[i + j] * x[i + j];
+        acc += s;
+      }
+      y[t * ldy + r] = acc;
     }
   }
 }

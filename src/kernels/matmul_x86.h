@@ -4,10 +4,9 @@
 // (anonymous namespace) so the two compilations never merge into one symbol
 // with the wrong instructions. Include only from those two files.
 //
-// Quantized fused dots decode 8 weights at a time into a 256-bit register
-// (the unpacking is byte shuffling that 512-bit lanes do not speed up, and
-// decode is bound by memory bandwidth); plain float types and the prefill
-// micro-kernel use the full vector width.
+// Every kernel uses the full vector width (kW lanes), quantized decoders too,
+// so the fused decode dots and the panel micro-kernel accumulate alike (see
+// "Batch invariance" below).
 #pragma once
 
 #include <immintrin.h>
@@ -50,6 +49,24 @@ struct VecF {
         _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
   }
+  // Integer lanes for decoding quantized weights kW at a time.
+  using I = __m512i;
+  static I u8(const uint8_t* p) {
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I i8(const int8_t* p) {
+    return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I set1i(int v) { return _mm512_set1_epi32(v); }
+  static I and_(I a, I b) { return _mm512_and_si512(a, b); }
+  static I or_(I a, I b) { return _mm512_or_si512(a, b); }
+  static I sub(I a, I b) { return _mm512_sub_epi32(a, b); }
+  static I srli(I a, int n) { return _mm512_srli_epi32(a, n); }
+  static I slli(I a, int n) { return _mm512_slli_epi32(a, n); }
+  static T cvt(I a) { return _mm512_cvtepi32_ps(a); }
+  static T set1(float v) { return _mm512_set1_ps(v); }
+  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+  static T fmsub(T a, T b, T c) { return _mm512_fmsub_ps(a, b, c); }
 };
 #else
 struct VecF {
@@ -67,6 +84,23 @@ struct VecF {
     const __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
   }
+  using I = __m256i;
+  static I u8(const uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I i8(const int8_t* p) {
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I set1i(int v) { return _mm256_set1_epi32(v); }
+  static I and_(I a, I b) { return _mm256_and_si256(a, b); }
+  static I or_(I a, I b) { return _mm256_or_si256(a, b); }
+  static I sub(I a, I b) { return _mm256_sub_epi32(a, b); }
+  static I srli(I a, int n) { return _mm256_srli_epi32(a, n); }
+  static I slli(I a, int n) { return _mm256_slli_epi32(a, n); }
+  static T cvt(I a) { return _mm256_cvtepi32_ps(a); }
+  static T set1(float v) { return _mm256_set1_ps(v); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T fmsub(T a, T b, T c) { return _mm256_fmsub_ps(a, b, c); }
 };
 #endif
 
@@ -74,11 +108,6 @@ using V = VecF::T;
 constexpr int kW = VecF::kW;
 
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-// 8 bytes at p, zero-extended to 8 int32 lanes.
-inline __m256i load8_u8(const uint8_t* p) {
-  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-}
 
 // ------------------------------------------------------- plain float types
 
@@ -92,11 +121,19 @@ void fused_plain(int64_t n_in, const float* const* xs, float* out, Load load, Sc
     const V w = load(j);
     for (int t = 0; t < kNt; ++t) acc[t] = VecF::fma(w, VecF::load(xs[t] + j), acc[t]);
   }
-  for (int t = 0; t < kNt; ++t) {
-    float s = VecF::sum(acc[t]);
-    for (int64_t k = j; k < n_in; ++k) s += scalar(k) * xs[t][k];
-    out[t] = s;
+  // The tail as one more zero-padded vector step (the panel micro-kernel
+  // does the same), not scalar code the compiler may or may not contract.
+  if (j < n_in) {
+    alignas(64) float wpad[kW] = {};
+    for (int64_t k = j; k < n_in; ++k) wpad[k - j] = scalar(k);
+    const V w = VecF::load(wpad);
+    for (int t = 0; t < kNt; ++t) {
+      alignas(64) float xpad[kW] = {};
+      for (int64_t k = j; k < n_in; ++k) xpad[k - j] = xs[t][k];
+      acc[t] = VecF::fma(w, VecF::load(xpad), acc[t]);
+    }
   }
+  for (int t = 0; t < kNt; ++t) out[t] = VecF::sum(acc[t]);
 }
 
 template <int kNt>
@@ -129,67 +166,56 @@ void fused_bf16(const uint8_t* w, int64_t n_in, const float* const* xs, float* o
 }
 
 // ------------------------------------------------------------ quantized
+//
+// Batch invariance: a token's dot with a weight row must be bit-identical on
+// the fused path (few tokens) and the panel path (many tokens). Both paths
+// therefore see the same float weights, produced by the same visit_* decoder
+// (the fused path keeps them in registers, the panel path stores them to
+// scratch), and accumulate them the same way: one kW-lane accumulator per
+// token, fma(w, x, acc) in ascending element order, then VecF::sum.
 
-template <int kNt>
-void fused_q8_0(const uint8_t* w, int64_t n_in, const float* const* xs, float* out) {
-  const auto* b = reinterpret_cast<const BlockQ8_0*>(w);
-  __m256 acc[kNt];
-  for (int t = 0; t < kNt; ++t) acc[t] = _mm256_setzero_ps();
+using I = VecF::I;
+
+// Calls f(j, w) for every kW weights of a Q8_0 row, j ascending.
+template <typename F>
+inline void visit_q8_0(const uint8_t* row, int64_t n_in, F&& f) {
+  const auto* b = reinterpret_cast<const BlockQ8_0*>(row);
   for (int64_t i = 0; i < n_in / kQk; ++i) {
-    __m256 blk[kNt];
-    for (int t = 0; t < kNt; ++t) blk[t] = _mm256_setzero_ps();
-    const uint8_t* qs = reinterpret_cast<const uint8_t*>(b[i].qs);
-    for (int k = 0; k < 4; ++k) {
-      const __m256 q = _mm256_cvtepi32_ps(
-          _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs + 8 * k))));
-      for (int t = 0; t < kNt; ++t) {
-        blk[t] = _mm256_fmadd_ps(q, _mm256_loadu_ps(xs[t] + i * kQk + 8 * k), blk[t]);
-      }
+    const V d = VecF::set1(h2f(b[i].d));
+    for (int k = 0; k < kQk; k += kW) {
+      f(i * kQk + k, VecF::mul(VecF::cvt(VecF::i8(b[i].qs + k)), d));
     }
-    const __m256 d = _mm256_set1_ps(h2f(b[i].d));
-    for (int t = 0; t < kNt; ++t) acc[t] = _mm256_fmadd_ps(d, blk[t], acc[t]);
   }
-  for (int t = 0; t < kNt; ++t) out[t] = hsum256(acc[t]);
 }
 
-template <int kNt>
-void fused_q4_k(const uint8_t* w, int64_t n_in, const float* const* xs, float* out) {
-  const auto* b = reinterpret_cast<const BlockQ4_K*>(w);
-  const __m256i nib = _mm256_set1_epi32(0xF);
-  __m256 acc[kNt];
-  for (int t = 0; t < kNt; ++t) acc[t] = _mm256_setzero_ps();
+template <typename F>
+inline void visit_q4_k(const uint8_t* row, int64_t n_in, F&& f) {
+  const auto* b = reinterpret_cast<const BlockQ4_K*>(row);
+  const I nib = VecF::set1i(0xF);
   for (int64_t i = 0; i < n_in / kQkK; ++i) {
     const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
     for (int c = 0; c < 4; ++c) {
       uint8_t sc0, m0, sc1, m1;
       get_scale_min_k4(2 * c, b[i].scales, &sc0, &m0);
       get_scale_min_k4(2 * c + 1, b[i].scales, &sc1, &m1);
-      const __m256 d0 = _mm256_set1_ps(d * sc0), mm0 = _mm256_set1_ps(dmin * m0);
-      const __m256 d1 = _mm256_set1_ps(d * sc1), mm1 = _mm256_set1_ps(dmin * m1);
+      const V d0 = VecF::set1(d * sc0), mm0 = VecF::set1(dmin * m0);
+      const V d1 = VecF::set1(d * sc1), mm1 = VecF::set1(dmin * m1);
       const uint8_t* q = b[i].qs + 32 * c;
       const int64_t base = i * kQkK + 64 * c;
-      for (int k = 0; k < 4; ++k) {
-        const __m256i bytes = load8_u8(q + 8 * k);
-        const __m256 lo =
-            _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(bytes, nib)), d0, mm0);
-        const __m256 hi = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(bytes, 4)), d1, mm1);
-        for (int t = 0; t < kNt; ++t) {
-          acc[t] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xs[t] + base + 8 * k), acc[t]);
-          acc[t] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xs[t] + base + 32 + 8 * k), acc[t]);
-        }
+      for (int k = 0; k < 32; k += kW) {
+        f(base + k, VecF::fmsub(VecF::cvt(VecF::and_(VecF::u8(q + k), nib)), d0, mm0));
+      }
+      for (int k = 0; k < 32; k += kW) {
+        f(base + 32 + k, VecF::fmsub(VecF::cvt(VecF::srli(VecF::u8(q + k), 4)), d1, mm1));
       }
     }
   }
-  for (int t = 0; t < kNt; ++t) out[t] = hsum256(acc[t]);
 }
 
-template <int kNt>
-void fused_q6_k(const uint8_t* w, int64_t n_in, const float* const* xs, float* out) {
-  const auto* b = reinterpret_cast<const BlockQ6_K*>(w);
-  const __m256i m4 = _mm256_set1_epi32(0xF), m2 = _mm256_set1_epi32(3);
-  const __m256i off = _mm256_set1_epi32(32);
-  __m256 acc[kNt];
-  for (int t = 0; t < kNt; ++t) acc[t] = _mm256_setzero_ps();
+template <typename F>
+inline void visit_q6_k(const uint8_t* row, int64_t n_in, F&& f) {
+  const auto* b = reinterpret_cast<const BlockQ6_K*>(row);
+  const I m4 = VecF::set1i(0xF), m2 = VecF::set1i(3), off = VecF::set1i(32);
   for (int64_t i = 0; i < n_in / kQkK; ++i) {
     const float d = h2f(b[i].d);
     for (int h = 0; h < 2; ++h) {
@@ -197,40 +223,62 @@ void fused_q6_k(const uint8_t* w, int64_t n_in, const float* const* xs, float* o
       const uint8_t* qh = b[i].qh + 32 * h;
       const int8_t* sc = b[i].scales + 8 * h;
       const int64_t base = i * kQkK + 128 * h;
-      for (int l0 = 0; l0 < 32; l0 += 8) {
-        const int is = l0 / 16;
-        const __m256i a = load8_u8(ql + l0), c = load8_u8(ql + 32 + l0), hb = load8_u8(qh + l0);
-        const __m256i q1 =
-            _mm256_sub_epi32(_mm256_or_si256(_mm256_and_si256(a, m4),
-                                             _mm256_slli_epi32(_mm256_and_si256(hb, m2), 4)),
-                             off);
-        const __m256i q2 = _mm256_sub_epi32(
-            _mm256_or_si256(_mm256_and_si256(c, m4),
-                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(hb, 2), m2), 4)),
-            off);
-        const __m256i q3 = _mm256_sub_epi32(
-            _mm256_or_si256(_mm256_srli_epi32(a, 4),
-                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(hb, 4), m2), 4)),
-            off);
-        const __m256i q4 =
-            _mm256_sub_epi32(_mm256_or_si256(_mm256_srli_epi32(c, 4),
-                                             _mm256_slli_epi32(_mm256_srli_epi32(hb, 6), 4)),
-                             off);
-        const __m256 w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q1), _mm256_set1_ps(d * sc[is]));
-        const __m256 w2 = _mm256_mul_ps(_mm256_cvtepi32_ps(q2), _mm256_set1_ps(d * sc[is + 2]));
-        const __m256 w3 = _mm256_mul_ps(_mm256_cvtepi32_ps(q3), _mm256_set1_ps(d * sc[is + 4]));
-        const __m256 w4 = _mm256_mul_ps(_mm256_cvtepi32_ps(q4), _mm256_set1_ps(d * sc[is + 6]));
-        for (int t = 0; t < kNt; ++t) {
-          const float* x = xs[t] + base + l0;
-          acc[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x), acc[t]);
-          acc[t] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(x + 32), acc[t]);
-          acc[t] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(x + 64), acc[t]);
-          acc[t] = _mm256_fmadd_ps(w4, _mm256_loadu_ps(x + 96), acc[t]);
+      // Group g holds elements [32g, 32g + 32) of this half: low nibbles of
+      // ql (g even) or ql + 32 (g odd), high nibbles for g >= 2, and bits
+      // 2g..2g+1 of qh on top.
+      for (int g = 0; g < 4; ++g) {
+        const uint8_t* lo_src = ql + 32 * (g & 1);
+        for (int l = 0; l < 32; l += kW) {
+          const I raw = VecF::u8(lo_src + l);
+          const I lo = g >= 2 ? VecF::srli(raw, 4) : VecF::and_(raw, m4);
+          const I hi = VecF::slli(VecF::and_(VecF::srli(VecF::u8(qh + l), 2 * g), m2), 4);
+          const I q = VecF::sub(VecF::or_(lo, hi), off);
+          f(base + 32 * g + l, VecF::mul(VecF::cvt(q), VecF::set1(d * sc[l / 16 + 2 * g])));
         }
       }
     }
   }
-  for (int t = 0; t < kNt; ++t) out[t] = hsum256(acc[t]);
+}
+
+template <int kNt, typename Visit>
+inline void fused_visit(Visit visit, const uint8_t* w, int64_t n_in, const float* const* xs,
+                        float* out) {
+  V acc[kNt];
+  for (int t = 0; t < kNt; ++t) acc[t] = VecF::zero();
+  visit(w, n_in, [&](int64_t j, V wv) {
+    for (int t = 0; t < kNt; ++t) acc[t] = VecF::fma(wv, VecF::load(xs[t] + j), acc[t]);
+  });
+  for (int t = 0; t < kNt; ++t) out[t] = VecF::sum(acc[t]);
+}
+
+#define MOELAB_VISITOR(name, visit_fn)                                  \
+  struct name {                                                         \
+    template <typename F>                                               \
+    void operator()(const uint8_t* w, int64_t n, F&& f) const {         \
+      visit_fn(w, n, static_cast<F&&>(f));                              \
+    }                                                                   \
+  };
+MOELAB_VISITOR(VisitQ8_0, visit_q8_0)
+MOELAB_VISITOR(VisitQ4_K, visit_q4_k)
+MOELAB_VISITOR(VisitQ6_K, visit_q6_k)
+#undef MOELAB_VISITOR
+
+template <int kNt>
+void fused_q8_0(const uint8_t* w, int64_t n_in, const float* const* xs, float* out) {
+  fused_visit<kNt>(VisitQ8_0{}, w, n_in, xs, out);
+}
+template <int kNt>
+void fused_q4_k(const uint8_t* w, int64_t n_in, const float* const* xs, float* out) {
+  fused_visit<kNt>(VisitQ4_K{}, w, n_in, xs, out);
+}
+template <int kNt>
+void fused_q6_k(const uint8_t* w, int64_t n_in, const float* const* xs, float* out) {
+  fused_visit<kNt>(VisitQ6_K{}, w, n_in, xs, out);
+}
+
+template <typename Visit>
+void dequant_visit(const uint8_t* src, float* dst, int64_t n) {
+  Visit{}(src, n, [&](int64_t j, V wv) { VecF::store(dst + j, wv); });
 }
 
 // Every other type: decode one step (a whole number of blocks, at most 256
@@ -355,6 +403,12 @@ DequantFn simd_dequant(DType type) {
       return dequant_f16_simd;
     case DType::kBF16:
       return dequant_bf16_simd;
+    case DType::kQ8_0:
+      return dequant_visit<VisitQ8_0>;
+    case DType::kQ4_K:
+      return dequant_visit<VisitQ4_K>;
+    case DType::kQ6_K:
+      return dequant_visit<VisitQ6_K>;
     default:
       return dequant_row_fn(type);
   }
@@ -379,12 +433,19 @@ void tile(const float* panel, int64_t ld, const float* const* xs, int64_t n_in, 
       for (int t = 0; t < kT; ++t) acc[r][t] = VecF::fma(wv, xv[t], acc[r][t]);
     }
   }
-  for (int r = 0; r < kR; ++r) {
-    for (int t = 0; t < kT; ++t) {
-      float s = VecF::sum(acc[r][t]);
-      for (int64_t k = j; k < n_in; ++k) s += panel[r * ld + k] * xs[t][k];
-      y[t * ldy + r] = s;
+  if (j < n_in) {  // the tail as one zero-padded vector step, as fused_plain does
+    alignas(64) float xpad[kT][kW] = {};
+    for (int t = 0; t < kT; ++t)
+      for (int64_t k = j; k < n_in; ++k) xpad[t][k - j] = xs[t][k];
+    for (int r = 0; r < kR; ++r) {
+      alignas(64) float wpad[kW] = {};
+      for (int64_t k = j; k < n_in; ++k) wpad[k - j] = panel[r * ld + k];
+      const V wv = VecF::load(wpad);
+      for (int t = 0; t < kT; ++t) acc[r][t] = VecF::fma(wv, VecF::load(xpad[t]), acc[r][t]);
     }
+  }
+  for (int r = 0; r < kR; ++r) {
+    for (int t = 0; t < kT; ++t) y[t * ldy + r] = VecF::sum(acc[r][t]);
   }
 }
 

@@ -56,6 +56,10 @@ struct Model::Workspace {
   std::vector<int32_t> n_chosen;         // [n_tokens]
   std::vector<std::vector<int32_t>> expert_rows;   // [n_expert] token rows routed to it
   std::vector<std::vector<float>> expert_weights;  // [n_expert] their weights
+  std::vector<int32_t> active_experts;   // experts chosen by some token, ascending
+  std::vector<int64_t> expert_offset;    // [n_active + 1] first row of each in gate/up/expert_out
+  std::vector<const float*> expert_in;   // [rows] input rows (of h) of each active expert
+  std::vector<const float*> expert_act;  // [rows] activation rows (of gate) of each
   std::vector<float> logits_in;          // [n_rows, n_embd] normed rows whose logits are wanted
 };
 

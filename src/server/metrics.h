@@ -13,7 +13,8 @@ namespace moelab {
 
 class Histogram {
  public:
-  explicit Histogram(std::vector<double> upper_bounds = {});
+  Histogram() : Histogram(std::vector<double>{}) {}
+  explicit Histogram(std::vector<double> upper_bounds);
   void observe(double value);
   const std::vector<double>& bounds() const { return bounds_; }
   const std::vector<uint64_t>& counts() const { return counts_; }  // per bucket, not cumulative

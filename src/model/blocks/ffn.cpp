@@ -69,21 +69,87 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
   std::fill(proj, proj + int64_t{n} * d, 0.0f);
 
   // Routed experts, grouped: each expert's weights are read once per step
-  // however many tokens chose it. Accumulation is in expert order for every
-  // token, so a token's sum does not depend on its batch-mates.
+  // however many tokens chose it. All active experts run in one parallel
+  // region per phase (gate+up+SiLU, then down), each thread taking a
+  // contiguous run of 16-row chunks across the experts' matrices, instead of
+  // splitting every small matrix over the threads with a barrier each.
+  // Every output row is a dot of one weight row with one token (matmul_rows
+  // gives the same bits however the rows are split), and the scatter-add
+  // runs in expert order for every token, so a token's sum does not depend
+  // on its batch-mates.
+  const int64_t ff = moe.n_ff_exp;
+  std::vector<int32_t>& act = w.active_experts;
+  std::vector<int64_t>& off = w.expert_offset;
+  act.clear();
+  off.clear();
+  int64_t total = 0;
   for (int32_t e = 0; e < moe.n_expert; ++e) {
-    const std::vector<int32_t>& rows = w.expert_rows[e];
-    if (rows.empty()) continue;
-    const int32_t m = static_cast<int32_t>(rows.size());
-    const int64_t ff = moe.n_ff_exp;
-    float* g = grow(w.gate, int64_t{m} * ff);
-    float* u = grow(w.up, int64_t{m} * ff);
-    float* eo = grow(w.expert_out, int64_t{m} * d);
-    matmul_gather(f.gate_exps.matrix(e), w.h.data(), rows.data(), m, g, pool);
-    matmul_gather(f.up_exps.matrix(e), w.h.data(), rows.data(), m, u, pool);
-    silu_mul(g, u, g, int64_t{m} * ff);
-    matmul(f.down_exps.matrix(e), g, m, eo, pool);
-    for (int32_t i = 0; i < m; ++i) axpy(w.expert_weights[e][i], eo + int64_t{i} * d, proj + int64_t{rows[i]} * d, d);
+    if (w.expert_rows[e].empty()) continue;
+    act.push_back(e);
+    off.push_back(total);
+    total += static_cast<int64_t>(w.expert_rows[e].size());
+  }
+  off.push_back(total);
+  const int64_t n_act = static_cast<int64_t>(act.size());
+  if (n_act > 0) {
+    float* g = grow(w.gate, total * ff);         // [total, ff]
+    float* u = grow(w.up, total * ff);           // [total, ff]
+    float* eo = grow(w.expert_out, total * d);   // [total, n_embd]
+    const float** xs = grow(w.expert_in, total);
+    const float** gs = grow(w.expert_act, total);
+    for (int64_t a = 0; a < n_act; ++a) {
+      const std::vector<int32_t>& rows = w.expert_rows[act[a]];
+      for (size_t i = 0; i < rows.size(); ++i) xs[off[a] + i] = w.h.data() + int64_t{rows[i]} * d;
+    }
+    for (int64_t i = 0; i < total; ++i) gs[i] = g + i * ff;
+
+    constexpr int64_t kChunk = 16;
+    // Phase 1: chunk c of expert a computes gate and up rows [16c, 16c + 16)
+    // for the expert's tokens, then SiLU-gates those columns.
+    const int64_t ff_chunks = (ff + kChunk - 1) / kChunk;
+    pool.parallel_for(n_act * ff_chunks, [&](int64_t c0, int64_t c1, int) {
+      for (int64_t c = c0; c < c1;) {
+        const int64_t a = c / ff_chunks;
+        const int64_t last = std::min(c1, (a + 1) * ff_chunks);  // this expert's chunks
+        const int64_t r0 = (c - a * ff_chunks) * kChunk;
+        const int64_t r1 = std::min(ff, (last - a * ff_chunks) * kChunk);
+        const int64_t m = off[a + 1] - off[a];
+        float* ga = g + off[a] * ff;
+        float* ua = u + off[a] * ff;
+        matmul_rows(f.gate_exps.matrix(act[a]), xs + off[a], m, ga, ff, r0, r1);
+        matmul_rows(f.up_exps.matrix(act[a]), xs + off[a], m, ua, ff, r0, r1);
+        for (int64_t i = 0; i < m; ++i) {
+          silu_mul(ga + i * ff + r0, ua + i * ff + r0, ga + i * ff + r0, r1 - r0);
+        }
+        c = last;
+      }
+    });
+    // Phase 2: down rows [16c, 16c + 16) of expert a.
+    const int64_t d_chunks = (d + kChunk - 1) / kChunk;
+    pool.parallel_for(n_act * d_chunks, [&](int64_t c0, int64_t c1, int) {
+      for (int64_t c = c0; c < c1;) {
+        const int64_t a = c / d_chunks;
+        const int64_t last = std::min(c1, (a + 1) * d_chunks);
+        const int64_t r0 = (c - a * d_chunks) * kChunk;
+        const int64_t r1 = std::min(d, (last - a * d_chunks) * kChunk);
+        matmul_rows(f.down_exps.matrix(act[a]), gs + off[a], off[a + 1] - off[a], eo + off[a] * d,
+                    d, r0, r1);
+        c = last;
+      }
+    });
+    // Phase 3: weighted scatter-add, split by columns, experts in order.
+    const int64_t col_chunks = (d + 63) / 64;
+    pool.parallel_for(col_chunks, [&](int64_t c0, int64_t c1, int) {
+      const int64_t j0 = c0 * 64, j1 = std::min(d, c1 * 64);
+      for (int64_t a = 0; a < n_act; ++a) {
+        const std::vector<int32_t>& rows = w.expert_rows[act[a]];
+        const std::vector<float>& wts = w.expert_weights[act[a]];
+        for (size_t i = 0; i < rows.size(); ++i) {
+          const float* src = eo + (off[a] + static_cast<int64_t>(i)) * d;
+          axpy(wts[i], src + j0, proj + int64_t{rows[i]} * d + j0, j1 - j0);
+        }
+      }
+    });
   }
 
   // Shared experts always run, for every token.

@@ -1,0 +1,233 @@
+// `moelab bench MODEL...`: llama-bench-style prefill and decode speed, set
+// against the decode floor (bytes of weights per token / measured read
+// bandwidth). Output: a markdown table (default) or one JSON object per line
+// per test (--json) with llama-bench's field names plus moelab's own.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "base/cpu_features.h"
+#include "base/timer.h"
+#include "bench/bandwidth.h"
+#include "bench/model_bench.h"
+#include "cli/command.h"
+#include "cli/session.h"
+
+namespace moelab {
+namespace {
+
+struct BenchArgs {
+  std::vector<std::string> models;
+  std::string prompts = "512", gens = "128", depths = "0", threads;
+  int reps = 5;
+  int max_active_experts = 0;
+  int batch = 512;
+  int bandwidth_mib = 512;
+  double bandwidth_gbs = 0;
+  bool json = false, md = false;
+};
+
+// llama.cpp's llama_ftype names for general.file_type.
+std::string file_type_name(int64_t ftype) {
+  switch (ftype) {
+    case 0:
+      return "F32";
+    case 1:
+      return "F16";
+    case 2:
+      return "Q4_0";
+    case 3:
+      return "Q4_1";
+    case 7:
+      return "Q8_0";
+    case 8:
+      return "Q5_0";
+    case 9:
+      return "Q5_1";
+    case 10:
+      return "Q2_K";
+    case 11:
+      return "Q3_K_S";
+    case 12:
+      return "Q3_K_M";
+    case 13:
+      return "Q3_K_L";
+    case 14:
+      return "Q4_K_S";
+    case 15:
+      return "Q4_K_M";
+    case 16:
+      return "Q5_K_S";
+    case 17:
+      return "Q5_K_M";
+    case 18:
+      return "Q6_K";
+    case 32:
+      return "BF16";
+    default:
+      return "ftype " + std::to_string(ftype);
+  }
+}
+
+std::string human_params(int64_t n) {
+  char buf[32];
+  if (n >= 1000000000) {
+    std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0fM", n / 1e6);
+  }
+  return buf;
+}
+
+int run_bench(const BenchArgs& a) {
+  auto prompts = parse_int_list(a.prompts, "-p");
+  auto gens = parse_int_list(a.gens, "-n");
+  auto depths = parse_int_list(a.depths, "-d");
+  if (!prompts.is_ok()) return fail(prompts.status());
+  if (!gens.is_ok()) return fail(gens.status());
+  if (!depths.is_ok()) return fail(depths.status());
+  std::vector<int32_t> thread_counts = {physical_core_count()};
+  if (!a.threads.empty()) {
+    auto t = parse_int_list(a.threads, "-t");
+    if (!t.is_ok()) return fail(t.status());
+    thread_counts = *t;
+  }
+  for (int32_t v : *prompts)
+    if (v < 0) return fail("bench: -p values must be >= 0");
+  for (int32_t v : *gens)
+    if (v < 0) return fail("bench: -n values must be >= 0");
+  for (int32_t v : *depths)
+    if (v < 0) return fail("bench: -d values must be >= 0");
+  for (int32_t v : thread_counts)
+    if (v < 1) return fail("bench: -t values must be >= 1");
+
+  std::vector<BenchTest> tests;
+  for (int32_t d : *depths) {
+    for (int32_t p : *prompts)
+      if (p > 0) tests.push_back({p, 0, d});
+    for (int32_t n : *gens)
+      if (n > 0) tests.push_back({0, n, d});
+  }
+  if (tests.empty()) return fail("bench: nothing to run (-p and -n are all 0)");
+
+  const bool tty = isatty(STDERR_FILENO);
+  const bool markdown = !a.json;
+  if (markdown) {
+    std::printf(
+        "| model | size | params | threads | test | t/s | B/token | floor t/s | %% floor |\n");
+    std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  }
+  for (const std::string& path : a.models) {
+    for (int32_t n_threads : thread_counts) {
+      RunOptions options;
+      options.threads = n_threads;
+      options.max_active_experts = a.max_active_experts;
+      if (tty) std::fprintf(stderr, "moelab: loading %s\n", path.c_str());
+      auto session = ModelSession::open(path, options, false);
+      if (!session.is_ok()) return fail(session.status());
+      Model& model = *session->model;
+      ThreadPool& pool = *session->pool;
+      double bandwidth = a.bandwidth_gbs;
+      if (bandwidth <= 0) {
+        if (tty) std::fprintf(stderr, "moelab: measuring read bandwidth\n");
+        bandwidth = measure_read_bandwidth(pool, int64_t{a.bandwidth_mib} << 20).read_gbs;
+      }
+      const auto ftype_id = model.file().get_int_or("general.file_type", 0);
+      const std::string ftype = file_type_name(ftype_id.is_ok() ? *ftype_id : 0);
+      const auto arch_name = model.file().get_string_or("general.architecture", "?");
+      const std::string arch = arch_name.is_ok() ? *arch_name : "?";
+      const std::string model_type =
+          arch + " " + human_params(model.n_params_total()) + " " + ftype;
+      BenchSettings settings;
+      settings.reps = a.reps;
+      settings.knobs = options.knobs();
+      settings.max_batch_tokens = a.batch;
+      if (tty) {
+        settings.progress = [](const std::string& s) {
+          std::fprintf(stderr, "\r\033[K%s", s.c_str());
+        };
+      }
+      for (const BenchTest& test : tests) {
+        auto m = run_bench_test(model, pool, test, settings);
+        if (tty) std::fprintf(stderr, "\r\033[K");
+        if (!m.is_ok()) return fail(m.status().with_context(path));
+        // Bytes per token at the experts actually used (knobs may lower it).
+        const int64_t bytes = model.bytes_per_token(m->avg_active_experts);
+        const double floor_ts = bandwidth * 1e9 / static_cast<double>(bytes);
+        const double pct = 100.0 * m->avg_ts / floor_ts;
+        const int64_t peak = peak_rss_bytes();
+        if (a.json) {
+          nlohmann::ordered_json j;
+          j["model_filename"] = path;
+          j["model_type"] = model_type;
+          j["model_size"] = model.weight_bytes();
+          j["model_n_params"] = model.n_params_total();
+          j["n_batch"] = a.batch;
+          j["n_ubatch"] = a.batch;
+          j["n_threads"] = n_threads;
+          j["cpu_info"] = std::string(isa_name(cpu_features().best_isa()));
+          j["test"] = test.name();
+          j["n_prompt"] = test.n_prompt;
+          j["n_gen"] = test.n_gen;
+          j["n_depth"] = test.n_depth;
+          j["avg_ns"] = static_cast<int64_t>(m->avg_ns);
+          j["stddev_ns"] = static_cast<int64_t>(m->stddev_ns);
+          j["avg_ts"] = m->avg_ts;
+          j["stddev_ts"] = m->stddev_ts;
+          j["samples_ns"] = m->samples_ns;
+          j["samples_ts"] = m->samples_ts;
+          j["bytes_per_token"] = bytes;
+          j["bandwidth_gbs"] = bandwidth;
+          j["floor_ts"] = floor_ts;
+          j["pct_of_floor"] = pct;
+          j["peak_rss_bytes"] = peak;
+          j["avg_active_experts"] = m->avg_active_experts;
+          std::printf("%s\n", j.dump().c_str());
+        } else {
+          std::printf("| %s | %.2f GiB | %s | %d | %s | %.2f ± %.2f | %.1f MB | %.1f | %.0f%% |\n",
+                      model_type.c_str(), model.weight_bytes() / 1073741824.0,
+                      human_params(model.n_params_total()).c_str(), n_threads, test.name().c_str(),
+                      m->avg_ts, m->stddev_ts, bytes / 1e6, floor_ts, pct);
+        }
+        std::fflush(stdout);
+      }
+      if (markdown) {
+        std::fprintf(stderr, "moelab: %s: read bandwidth %.1f GB/s, peak RSS %.0f MiB\n",
+                     path.c_str(), bandwidth, peak_rss_bytes() / 1048576.0);
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app, CommandList& commands) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* sub =
+      app.add_subcommand("bench", "Prefill and decode speed against the bandwidth floor");
+  sub->add_option("models", a->models, "GGUF model files")->required();
+  sub->add_option("-p,--n-prompt", a->prompts, "Prompt lengths, comma-separated (default 512)");
+  sub->add_option("-n,--n-gen", a->gens, "Generated lengths, comma-separated (default 128)");
+  sub->add_option("-d,--n-depth", a->depths, "Context depths, comma-separated (default 0)");
+  sub->add_option("-r,--repetitions", a->reps, "Repetitions of each test (default 5)")
+      ->check(CLI::Range(1, 1000));
+  sub->add_option("-t,--threads", a->threads, "Thread counts, comma-separated (default: cores)");
+  sub->add_option("-b,--batch-size", a->batch, "Tokens per prefill step (default 512)")
+      ->check(CLI::Range(1, 1 << 16));
+  sub->add_option("--max-active-experts", a->max_active_experts,
+                  "MoE: each token uses at most K experts")
+      ->check(CLI::Range(0, 1 << 16));
+  sub->add_option("--bandwidth-mib", a->bandwidth_mib,
+                  "Buffer size of the bandwidth probe in MiB (default 512)")
+      ->check(CLI::Range(1, 1 << 20));
+  sub->add_option("--bandwidth-gbs", a->bandwidth_gbs,
+                  "Use this read bandwidth (GB/s) instead of measuring it");
+  auto* json = sub->add_flag("--json", a->json, "One JSON object per line per test");
+  sub->add_flag("--md", a->md, "A markdown table (the default)")->excludes(json);
+  commands.push_back({sub, [a] { return run_bench(*a); }});
+}
+
+}  // namespace moelab

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""`moelab quantize` round trips and `moelab bench --json` output.
+
+Quantize: tiny F32 presets (dense, tied embeddings, MoE, MLA) are quantized to every
+target; the numpy reference reader (tests/reference/gguf_np.py, independent of moelab's
+C++ dequantizers) checks general.file_type (llama.cpp's numbers), that 1-D tensors and
+the router stay F32, that every quantized tensor is close to its F32 original, and that
+the logits `moelab logits` computes from the quantized file stay within a per-type bound
+of the F32 model's.
+
+Bench: the JSON lines have llama-bench's fields and moelab's, with positive values that
+agree with each other (floor_ts = bandwidth / bytes_per_token, pct = avg_ts / floor_ts)
+and with the tests asked for. No timing thresholds.
+Exits 1 on any failure.
+"""
+
+import os
+import sys
+
+try:
+    import numpy as np
+except ImportError:  # ctest may start us with a python3 that lacks Debian's python3-numpy
+    if os.path.exists("/usr/bin/python3") and sys.executable != "/usr/bin/python3":
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    raise
+
+import json
+import pathlib
+import subprocess
+import tempfile
+
+SOURCE_DIR = pathlib.Path(os.environ.get("MOELAB_SOURCE_DIR")
+                          or pathlib.Path(__file__).resolve().parents[2])
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(SOURCE_DIR / "tests" / "reference"))
+import gguf_np  # noqa: E402
+
+MOELAB = os.environ.get("MOELAB", "moelab")
+FAILURES = []
+
+# llama.cpp's llama_ftype numbers (llama.h).
+FTYPE = {"F16": 1, "BF16": 32, "Q8_0": 7, "Q4_0": 2, "Q4_K": 14, "Q5_K": 16, "Q6_K": 18,
+         "Q4_K_M": 15, "Q5_K_M": 17}
+# Bounds on the relative RMS error of each quantized tensor against its F32 original,
+# from the types' bit widths (a b-bit type rounds to ~2^-b of a block's range; tiny
+# presets have 64-wide rows, so the K types fall back to Q5_0/Q5_1/Q8_0 there).
+TENSOR_BOUND = {"F16": 1e-3, "BF16": 1e-2, "Q8_0": 1e-2, "Q6_K": 4e-2, "Q5_K": 8e-2,
+                "Q5_K_M": 8e-2, "Q4_K": 0.16, "Q4_K_M": 0.16, "Q4_0": 0.2}
+# The last position's logits may drift from the F32 model's by at most this many times
+# the worst tensor's error (errors of a few layers add up). In MoE models a
+# 4- or 5-bit file can flip expert choices, which moves logits by more than any
+# multiple of the weight error: there only "still clearly correlated" is asked.
+LOGIT_FACTOR = 10.0
+MOE_LOW_BIT_LOGIT_BOUND = 0.9
+HIGH_PRECISION = {"F16", "BF16", "Q8_0", "Q6_K"}
+PRESETS = ["tiny-llama", "tiny-llama-tied", "tiny-qwen3moe", "tiny-deepseek2"]
+TOKENS = "1,5,9,23,42,7,3,11,60,2"
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILURES.append(what)
+
+
+def run(*args):
+    r = subprocess.run([MOELAB, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"moelab {' '.join(args)} failed: {r.stderr}")
+    return r.stdout
+
+
+def rel_rms(a, b):
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    return float(np.sqrt(np.mean((a - b) ** 2)) / (np.sqrt(np.mean(b ** 2)) + 1e-30))
+
+
+def logits(path, work):
+    out = os.path.join(work, "logits.bin")
+    run("logits", str(path), "--tokens", TOKENS, "-o", out, "-t", "2")
+    return np.fromfile(out, dtype=np.float32)
+
+
+def check_quantize(work):
+    for preset in PRESETS:
+        f32 = os.path.join(work, preset + ".gguf")
+        run("make-model", "--preset", preset, "-o", f32, "--seed", "3")
+        ref = gguf_np.GgufFile(f32)
+        ref_logits = logits(f32, work)
+        for target, ftype in FTYPE.items():
+            out = os.path.join(work, f"{preset}-{target}.gguf")
+            run("quantize", f32, out, target, "-t", "2")
+            q = gguf_np.GgufFile(out)
+            tag = f"{preset} {target}"
+            check(q.metadata.get("general.file_type") == ftype, f"{tag}: general.file_type {ftype}")
+            check(list(q.tensors) == list(ref.tensors), f"{tag}: same tensors in the same order")
+            worst, n_quantized, bad_f32 = 0.0, 0, []
+            for name, info in q.tensors.items():
+                if len(info.ne) == 1 or "_norm" in name or "ffn_gate_inp." in name:
+                    if info.type_name.lower() != "f32":
+                        bad_f32.append(name)
+                    continue
+                if info.type_name.lower() == "f32":
+                    continue
+                n_quantized += 1
+                worst = max(worst, rel_rms(q.tensor(name), ref.tensor(name)))
+            check(not bad_f32, f"{tag}: 1-D tensors, norms and the router stay f32 {bad_f32}")
+            check(n_quantized > 0, f"{tag}: weights were converted")
+            check(worst <= TENSOR_BOUND[target],
+                  f"{tag}: worst tensor error {worst:.2e} <= {TENSOR_BOUND[target]:.0e}")
+            err = rel_rms(logits(out, work), ref_logits)
+            moe = "qwen3moe" in preset or "deepseek" in preset
+            bound = (MOE_LOW_BIT_LOGIT_BOUND if moe and target not in HIGH_PRECISION
+                     else LOGIT_FACTOR * worst)
+            check(err <= bound, f"{tag}: logits error {err:.2e} <= {bound:.2e}")
+            os.remove(out)
+        os.remove(f32)
+    # Requantizing a quantized file works (dequantize, then quantize).
+    f32 = os.path.join(work, "tiny-llama.gguf")
+    run("make-model", "--preset", "tiny-llama", "-o", f32, "--seed", "3")
+    q8 = os.path.join(work, "q8.gguf")
+    q4 = os.path.join(work, "q4.gguf")
+    run("quantize", f32, q8, "Q8_0")
+    run("quantize", q8, q4, "Q4_0")
+    check(gguf_np.GgufFile(q4).metadata.get("general.file_type") == 2, "Q8_0 -> Q4_0 requantize")
+    bad = subprocess.run([MOELAB, "quantize", f32, q4, "Q3_K_XL"], capture_output=True, text=True)
+    check(bad.returncode != 0 and "Q3_K_XL" in bad.stderr, "an unknown type is an error naming it")
+
+
+LLAMA_BENCH_FIELDS = ["model_filename", "model_type", "n_prompt", "n_gen", "n_depth",
+                      "n_threads", "avg_ts", "stddev_ts"]
+MOELAB_FIELDS = ["bytes_per_token", "bandwidth_gbs", "floor_ts", "pct_of_floor",
+                 "peak_rss_bytes", "avg_active_experts"]
+
+
+def bench(path, *extra):
+    out = run("bench", str(path), "-p", "16", "-n", "4", "-d", "0,20", "-r", "2", "-t", "2",
+              "--json", "--bandwidth-mib", "16", *extra)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def check_bench(work):
+    for preset in ["tiny-llama", "tiny-qwen3moe"]:
+        path = os.path.join(work, preset + ".gguf")
+        run("make-model", "--preset", preset, "-o", path, "--type", "q8_0")
+        rows = bench(path)
+        check(len(rows) == 4, f"bench {preset}: one line per test (2 depths x pp, tg)")
+        want = {(16, 0, 0), (0, 4, 0), (16, 0, 20), (0, 4, 20)}
+        got = {(r.get("n_prompt"), r.get("n_gen"), r.get("n_depth")) for r in rows}
+        check(got == want, f"bench {preset}: tests {sorted(got)}")
+        for r in rows:
+            tag = f"bench {preset} {r.get('test')}"
+            missing = [f for f in LLAMA_BENCH_FIELDS + MOELAB_FIELDS if f not in r]
+            check(not missing, f"{tag}: has every field {missing}")
+            if missing:
+                continue
+            check(r["model_filename"] == path and r["n_threads"] == 2, f"{tag}: file and threads")
+            check(r["avg_ts"] > 0 and r["stddev_ts"] >= 0 and r["bytes_per_token"] > 0
+                  and r["bandwidth_gbs"] > 0 and r["peak_rss_bytes"] > 0, f"{tag}: values positive")
+            floor = r["bandwidth_gbs"] * 1e9 / r["bytes_per_token"]
+            check(abs(r["floor_ts"] - floor) <= 1e-9 * floor, f"{tag}: floor = bandwidth / bytes")
+            check(abs(r["pct_of_floor"] - 100 * r["avg_ts"] / r["floor_ts"]) <= 1e-9 * r["pct_of_floor"],
+                  f"{tag}: pct = avg_ts / floor")
+            check(len(r.get("samples_ts", [])) == 2, f"{tag}: two samples")
+            size = os.path.getsize(path)
+            check(r["bytes_per_token"] <= size, f"{tag}: bytes per token <= file size")
+            if preset == "tiny-qwen3moe":
+                used = gguf_np.GgufFile(path).metadata["qwen3moe.expert_used_count"]
+                check(abs(r["avg_active_experts"] - used) < 1e-9, f"{tag}: {used} experts a token")
+            else:
+                check(r["avg_active_experts"] == 0, f"{tag}: dense: no experts")
+        if preset == "tiny-qwen3moe":
+            capped = bench(path, "--max-active-experts", "1")
+            check(all(abs(r["avg_active_experts"] - 1) < 1e-9 for r in capped),
+                  "bench --max-active-experts 1: one expert a token")
+            check(all(c["bytes_per_token"] < r["bytes_per_token"] for c, r in zip(capped, rows)),
+                  "bench --max-active-experts 1: fewer bytes per token")
+        md = run("bench", path, "-p", "8", "-n", "2", "-r", "1", "--bandwidth-mib", "16")
+        check(md.startswith("| model |") and md.count("\n") == 4, "bench: a markdown table by default")
+
+
+def main():
+    base = os.environ.get("MOELAB_WORK_DIR")
+    if base:
+        os.makedirs(base, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=base) as work:
+        check_quantize(work)
+        check_bench(work)
+    if FAILURES:
+        print(f"{len(FAILURES)} failure(s)")
+        return 1
+    print("all ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
