@@ -23,6 +23,7 @@ struct BenchArgs {
   std::string prompts = "512", gens = "128", depths = "0", threads;
   int reps = 5;
   int max_active_experts = 0;
+  float expert_threshold = 1.0f;
   int batch = 512;
   int bandwidth_mib = 512;
   double bandwidth_gbs = 0;
@@ -124,6 +125,7 @@ int run_bench(const BenchArgs& a) {
       RunOptions options;
       options.threads = n_threads;
       options.max_active_experts = a.max_active_experts;
+      options.expert_threshold = a.expert_threshold;
       if (tty) std::fprintf(stderr, "moelab: loading %s\n", path.c_str());
       auto session = ModelSession::open(path, options, false);
       if (!session.is_ok()) return fail(session.status());
@@ -220,6 +222,8 @@ void register_bench(CLI::App& app, CommandList& commands) {
   sub->add_option("--max-active-experts", a->max_active_experts,
                   "MoE: each token uses at most K experts")
       ->check(CLI::Range(0, 1 << 16));
+  sub->add_option("--expert-threshold", a->expert_threshold,
+                  "MoE: each token uses the fewest ranked experts whose routing weight reaches P");
   sub->add_option("--bandwidth-mib", a->bandwidth_mib,
                   "Buffer size of the bandwidth probe in MiB (default 512)")
       ->check(CLI::Range(1, 1 << 20));
