@@ -41,6 +41,9 @@ std::string report_table(const CompareReport& report);     // terminal
 std::string report_markdown(const CompareReport& report);
 std::string report_html(const CompareReport& report);      // self-contained, inline SVG
 
+// `s` with &, <, > and " escaped for XML/HTML text and attributes.
+std::string xml_escape(const std::string& s);
+
 // The four charts, each a standalone <svg> element.
 std::string svg_throughput(const CompareReport& report);
 std::string svg_context_latency(const CompareReport& report);

@@ -15,19 +15,7 @@ namespace {
 constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
 constexpr double kW = 640, kH = 360, kLeft = 70, kRight = 170, kTop = 40, kBottom = 50;
 
-std::string esc(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+std::string esc(const std::string& s) { return xml_escape(s); }
 
 std::string f(double v) {
   char buf[32];
@@ -214,6 +202,20 @@ std::string svg_expert_load(const CompareReport& r) {
   s += "<line x1=\"" + f(kLeft) + "\" y1=\"" + f(yu) + "\" x2=\"" + f(kW - kRight) + "\" y2=\"" + f(yu) +
        "\" stroke=\"black\" stroke-dasharray=\"4 3\"><title>uniform load</title></line>\n";
   return s + legend(names) + "</svg>\n";
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
 }
 
 }  // namespace moelab
