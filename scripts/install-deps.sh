@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libpcre2-dev libutf8proc-dev
   python3 python3-numpy
+  chromium  # headless rendering check of the comparison report's charts
 )
 missing=()
 for p in "${packages[@]}"; do

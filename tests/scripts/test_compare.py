@@ -124,9 +124,13 @@ check("not measured" in md and "B/A" in md, "report.md has the ratio column and 
 chromium = shutil.which("chromium") or shutil.which("chromium-browser")
 if chromium:
     png = os.path.join(out, "report.png")
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={png}",
+    profile = tempfile.mkdtemp(prefix="moelab-chromium-")
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={png}",
                     "--window-size=1200,2400", "file://" + os.path.join(out, "report.html")],
                    capture_output=True, timeout=120)
+    shutil.rmtree(profile, ignore_errors=True)
     check(os.path.exists(png) and os.path.getsize(png) > 10000, "headless Chromium renders report.html")
 else:
     print("chromium not installed: rendering check skipped (XML well-formedness checked)")
