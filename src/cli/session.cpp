@@ -29,7 +29,14 @@ Status ModelSession::validate_knobs() const {
     return Status::ok();
   }
   Status st = validate_router_knobs(c.moe, k);
-  return st.is_ok() ? st : Status::error("--" + st.message());
+  if (st.is_ok()) return st;
+  // The router names the request fields; on the command line they are flags.
+  std::string message = st.message();
+  for (auto [field, flag] : {std::pair<std::string, std::string>{"max_active_experts", "--max-active-experts"},
+                             {"expert_threshold", "--expert-threshold"}}) {
+    if (message.rfind(field, 0) == 0) message = flag + message.substr(field.size());
+  }
+  return Status::error(message);
 }
 
 std::unique_ptr<Engine> ModelSession::make_engine(int64_t tokens_needed, int32_t max_seqs) const {

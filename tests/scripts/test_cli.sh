@@ -83,6 +83,17 @@ echo '[{"role":"user","content":"hi"}]' >"$WORK/msgs.json"
 grep -qi chatml "$WORK/err.txt" || die "no ChatML note"
 ok "template falls back to ChatML"
 
+# run --chat renders the turn through the template (ChatML here: the model has
+# none) before tokenizing: the prompt length equals the rendered text's.
+echo '[{"role":"user","content":"Hello there"}]' >"$WORK/chat.json"
+rendered=$("$MOELAB" template "$WORK/tiny-llama.gguf" --messages "$WORK/chat.json" --add-generation-prompt 2>/dev/null; echo x)
+rendered=${rendered%x}  # keep the trailing newline that $(...) would strip
+n_rendered=$("$MOELAB" tokenize "$WORK/tiny-llama.gguf" "$rendered" | $PY -c "import json,sys; print(len(json.load(sys.stdin)))")
+echo "Hello there" | "$MOELAB" run "$WORK/tiny-llama.gguf" --chat -n 4 --temp 0 >/dev/null 2>"$WORK/err.txt"
+grep -q "ChatML" "$WORK/err.txt" || die "run --chat: no ChatML note"
+grep -q "prompt $n_rendered tokens" "$WORK/err.txt" || die "run --chat: prompt is not the rendered template ($n_rendered tokens): $(cat "$WORK/err.txt")"
+ok "run --chat renders the turn through the chat template ($n_rendered prompt tokens)"
+
 # Bad input: one clear line on stderr and a non-zero exit, never a crash.
 expect_error() {
   local what=$1; shift
