@@ -219,16 +219,18 @@ inline void visit_q6_k(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& 
   }
 }
 
-#define MOELAB_VISITOR(name, visit_fn)                                       \
+#define MOELAB_VISITOR(name, visit_fn, max_rows)                             \
   struct name {                                                              \
+    static constexpr int kMaxRows = max_rows;                                \
     template <int kR, typename F>                                            \
     static void run(const uint8_t* w, int64_t row_bytes, int64_t n, F&& f) { \
       visit_fn<kR>(w, row_bytes, n, static_cast<F&&>(f));                    \
     }                                                                        \
   };
-MOELAB_VISITOR(VisitQ8_0, visit_q8_0)
-MOELAB_VISITOR(VisitQ4_K, visit_q4_k)
-MOELAB_VISITOR(VisitQ6_K, visit_q6_k)
+// kMaxRows: the K-quant decoders carry per-row scales and spill at 4 rows.
+MOELAB_VISITOR(VisitQ8_0, visit_q8_0, 4)
+MOELAB_VISITOR(VisitQ4_K, visit_q4_k, 2)
+MOELAB_VISITOR(VisitQ6_K, visit_q6_k, 2)
 #undef MOELAB_VISITOR
 
 // Plain float rows (F32, F16, BF16): Load::vec(p, j) converts kW values at
@@ -264,6 +266,7 @@ struct LoadBF16 {
 // the compiler may or may not contract.
 template <typename Load>
 struct VisitPlain {
+  static constexpr int kMaxRows = 4;
   template <int kR, typename F>
   static void run(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& f) {
     int64_t j = 0;
@@ -340,7 +343,7 @@ inline void fused_group(const uint8_t* w, int64_t row_bytes, int64_t n_in, const
 template <typename Visit, int kNt>
 void fused_rows_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
                    const float* const* xs, float* y, int64_t ldy) {
-  constexpr int kR = rows_in_flight<kNt>();
+  constexpr int kR = std::min(rows_in_flight<kNt>(), Visit::kMaxRows);
   int64_t r = 0;
   for (; r + kR <= n_rows; r += kR) {
     fused_group<Visit, kR, kNt>(w + r * row_bytes, row_bytes, n_in, xs, y + r, ldy);
@@ -387,6 +390,7 @@ void dequant_visit(const uint8_t* src, float* dst, int64_t n) {
 // the same SIMD accumulation as the decoders above.
 template <DType kType>
 struct VisitGeneric {
+  static constexpr int kMaxRows = 4;
   template <int kR, typename F>
   static void run(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& f) {
     const DequantRowFn dequant = dequant_row_fn(kType);
