@@ -6,6 +6,7 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "base/check.h"
@@ -57,13 +58,10 @@ void run_rows(const MatmulKernels& k, const TensorView& w, const float* const* x
   const int64_t n_in = w.ne[0];
   const int64_t row_bytes = w.row_bytes();
   if (n_tok <= kernels_internal::kMaxFusedTokens) {
-    const kernels_internal::FusedDotFn fused = k.fused_dot(w.type);
+    const kernels_internal::FusedRowsFn fused = k.fused_rows(w.type);
     if (fused != nullptr) {
-      float out[kernels_internal::kMaxFusedTokens];
-      for (int64_t r = r0; r < r1; ++r) {
-        fused(w.data + r * row_bytes, n_in, xs, static_cast<int>(n_tok), out);
-        for (int64_t t = 0; t < n_tok; ++t) y[t * ldy + r] = out[t];
-      }
+      fused(w.data + r0 * row_bytes, row_bytes, r1 - r0, n_in, xs, static_cast<int>(n_tok), y + r0,
+            ldy);
       return;
     }
   }
@@ -99,9 +97,22 @@ void run(const MatmulKernels& k, const TensorView& w, const float* const* xs, in
   check_weight(w);
   const int64_t n_out = w.n_rows();
   if (n_tok <= 0 || n_out <= 0) return;
-  const int64_t n_chunks = (n_out + kRowGrain - 1) / kRowGrain;
-  pool.parallel_for(n_chunks, [&](int64_t c0, int64_t c1, int) {
-    run_rows(k, w, xs, n_tok, y, n_out, c0 * kRowGrain, std::min(n_out, c1 * kRowGrain));
+  const int64_t n_grains = (n_out + kRowGrain - 1) / kRowGrain;
+  // Threads claim chunks of rows from a shared counter rather than taking
+  // one fixed share each: on a shared machine one core often runs slower,
+  // and a static split leaves the other waiting for it. Chunks stay long
+  // (about 8 per thread) so each is still one long sequential read.
+  const int64_t grains_per_chunk =
+      std::max<int64_t>(1, n_grains / (8 * static_cast<int64_t>(pool.size())));
+  const int64_t n_chunks = (n_grains + grains_per_chunk - 1) / grains_per_chunk;
+  std::atomic<int64_t> next{0};
+  pool.run_on_all([&](int) {
+    for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
+         c = next.fetch_add(1, std::memory_order_relaxed)) {
+      const int64_t r0 = c * grains_per_chunk * kRowGrain;
+      const int64_t r1 = std::min(n_out, r0 + grains_per_chunk * kRowGrain);
+      run_rows(k, w, xs, n_tok, y, n_out, r0, r1);
+    }
   });
 }
 

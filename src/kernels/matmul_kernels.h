@@ -14,10 +14,12 @@ namespace moelab::kernels_internal {
 // decoded once and dotted with every token while in registers.
 inline constexpr int kMaxFusedTokens = 4;
 
-// out[t] = dot(weight row `w` (n_in values of its type), xs[t]) for t < n_tok,
-// 1 <= n_tok <= kMaxFusedTokens.
-using FusedDotFn = void (*)(const uint8_t* w, int64_t n_in, const float* const* xs, int n_tok,
-                            float* out);
+// y[t * ldy + r] = dot(weight row r, xs[t]) for r < n_rows, t < n_tok,
+// 1 <= n_tok <= kMaxFusedTokens; row r starts at w + r * row_bytes and holds
+// n_in values of its type. A row's result must not depend on n_rows or on
+// where the row sits in the range (threads split ranges anywhere).
+using FusedRowsFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
+                             const float* const* xs, int n_tok, float* y, int64_t ldy);
 
 // Converts n values of one weight row to float32 (n a multiple of the block).
 using DequantFn = void (*)(const uint8_t* src, float* dst, int64_t n);
@@ -31,7 +33,7 @@ using PanelGemmFn = void (*)(const float* panel, int64_t ld_panel, int64_t n_row
 struct MatmulKernels {
   // Returns the fused dot for `type`, or nullptr where this family dequantizes
   // to scratch even for decode.
-  FusedDotFn (*fused_dot)(DType type);
+  FusedRowsFn (*fused_rows)(DType type);
   // Returns the row converter for `type` (never nullptr for computable types).
   DequantFn (*dequant)(DType type);
   PanelGemmFn panel_gemm;

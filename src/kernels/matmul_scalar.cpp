@@ -34,34 +34,44 @@ void fused_generic(const uint8_t* w, int64_t n_in, const float* const* xs, int n
   for (int t = 0; t < n_tok; ++t) out[t] = acc[t];
 }
 
-FusedDotFn scalar_fused(DType type) {
+template <DType kType>
+void fused_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
+                const float* const* xs, int n_tok, float* y, int64_t ldy) {
+  float out[kMaxFusedTokens];
+  for (int64_t r = 0; r < n_rows; ++r) {
+    fused_generic<kType>(w + r * row_bytes, n_in, xs, n_tok, out);
+    for (int t = 0; t < n_tok; ++t) y[t * ldy + r] = out[t];
+  }
+}
+
+FusedRowsFn scalar_fused(DType type) {
   switch (type) {
     case DType::kF32:
-      return fused_generic<DType::kF32>;
+      return fused_rows<DType::kF32>;
     case DType::kF16:
-      return fused_generic<DType::kF16>;
+      return fused_rows<DType::kF16>;
     case DType::kBF16:
-      return fused_generic<DType::kBF16>;
+      return fused_rows<DType::kBF16>;
     case DType::kQ4_0:
-      return fused_generic<DType::kQ4_0>;
+      return fused_rows<DType::kQ4_0>;
     case DType::kQ4_1:
-      return fused_generic<DType::kQ4_1>;
+      return fused_rows<DType::kQ4_1>;
     case DType::kQ5_0:
-      return fused_generic<DType::kQ5_0>;
+      return fused_rows<DType::kQ5_0>;
     case DType::kQ5_1:
-      return fused_generic<DType::kQ5_1>;
+      return fused_rows<DType::kQ5_1>;
     case DType::kQ8_0:
-      return fused_generic<DType::kQ8_0>;
+      return fused_rows<DType::kQ8_0>;
     case DType::kQ2_K:
-      return fused_generic<DType::kQ2_K>;
+      return fused_rows<DType::kQ2_K>;
     case DType::kQ3_K:
-      return fused_generic<DType::kQ3_K>;
+      return fused_rows<DType::kQ3_K>;
     case DType::kQ4_K:
-      return fused_generic<DType::kQ4_K>;
+      return fused_rows<DType::kQ4_K>;
     case DType::kQ5_K:
-      return fused_generic<DType::kQ5_K>;
+      return fused_rows<DType::kQ5_K>;
     case DType::kQ6_K:
-      return fused_generic<DType::kQ6_K>;
+      return fused_rows<DType::kQ6_K>;
     default:
       return nullptr;
   }
