@@ -7,16 +7,23 @@ WERROR := $(if $(MOELAB_WERROR),ON,OFF)
 MOELAB := $(BUILD)/moelab
 DEMO_DIR ?= $(HOME)/.cache/moelab
 
-.PHONY: all deps build demo test test-unit test-asan js-deps clean format
+.PHONY: all deps configure build build-cli demo test test-asan js-deps clean format
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+configure: deps
 	@cmake -S . -B $(BUILD) -DMOELAB_WERROR=$(WERROR) >/dev/null
+
+# Everything: the moelab binary, the tests and the microbenchmarks.
+build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
+
+# Only the moelab binary (what the demo needs).
+build-cli: configure
+	@cmake --build $(BUILD) -j$(JOBS) --target moelab
 
 # JavaScript references (tokenizer, chat templates, OpenAI client) for tests.
 js-deps: deps
@@ -35,9 +42,10 @@ test-asan: deps
 	  if [ -x $(ASAN_BUILD)/tests/$$t ]; then $(ASAN_BUILD)/tests/$$t --gtest_brief=1 || exit 1; fi; done
 
 # The main job on the built-in pair: the DeepSeek-V3-style MoE (r1-demo) and
-# the dense model (v3-demo), made on first use under ~/.cache/moelab. First a
-# taste of generation, then the side-by-side comparison and its report.
-demo: build
+# the dense model (v3-demo), made on first use under ~/.cache/moelab: the
+# side-by-side comparison and its report, then a taste of generation from the
+# MoE with its expert statistics.
+demo: build-cli
 	@$(MOELAB) compare --out $(BUILD)/demo-report --gen 256 --concurrency 1,4,16
 	@$(MOELAB) run $(DEMO_DIR)/r1-demo-f32.gguf -p "The quick brown fox" -n 32 --temp 0 --expert-stats
 
