@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= 2
 WERROR := $(if $(MOELAB_WERROR),ON,OFF)
 MOELAB := $(BUILD)/moelab
-DEMO_DIR ?= $(HOME)/.cache/moelab
+DEMO_DIR ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/moelab
 
 .PHONY: all deps configure build build-cli demo test test-asan js-deps clean format
 
