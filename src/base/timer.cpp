@@ -1,5 +1,7 @@
 #include "base/timer.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 
@@ -20,5 +22,11 @@ int64_t read_status_kib(const char* field) {
 
 int64_t peak_rss_bytes() { return read_status_kib("VmHWM"); }
 int64_t current_rss_bytes() { return read_status_kib("VmRSS"); }
+
+int64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+}
 
 }  // namespace moelab

@@ -1,4 +1,4 @@
-// Monotonic wall-clock timing and peak resident memory.
+// Monotonic wall-clock timing, and the process's and machine's memory.
 #pragma once
 
 #include <chrono>
@@ -22,5 +22,7 @@ class Timer {
 int64_t peak_rss_bytes();
 // Current resident set size in bytes (VmRSS), 0 if unknown.
 int64_t current_rss_bytes();
+// Physical memory of the machine in bytes, 0 if unknown.
+int64_t physical_memory_bytes();
 
 }  // namespace moelab

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "base/check.h"
+#include "base/log.h"
+#include "base/timer.h"
 
 namespace moelab {
 
@@ -19,6 +21,14 @@ KvCache::KvCache(const KvLayout& layout, int32_t block_size, int32_t n_blocks)
 }
 
 KvCache KvCache::with_budget(const KvLayout& layout, int32_t block_size, int64_t bytes) {
+  // More than the machine's memory cannot be reserved (and could not be
+  // used): cap the budget so an absurd request degrades instead of failing.
+  const int64_t physical = physical_memory_bytes();
+  if (physical > 0 && bytes > physical * 3 / 4) {
+    log_warn("KV cache budget of " + std::to_string(bytes >> 20) + " MiB exceeds 3/4 of this machine's memory; using " +
+             std::to_string((physical * 3 / 4) >> 20) + " MiB");
+    bytes = physical * 3 / 4;
+  }
   const int64_t per_block = std::max<int64_t>(1, layout.bytes_per_token() * block_size);
   const int64_t n = std::clamp<int64_t>(bytes / per_block, 1, int64_t{1} << 24);
   return KvCache(layout, block_size, static_cast<int32_t>(n));
