@@ -14,6 +14,8 @@
 // the structs are plain values.
 #pragma once
 
+#include "base/timer.h"  // physical_memory_bytes
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -133,8 +135,6 @@ Result<std::vector<ModelProfile>> profile_model(const std::string& path, const s
 // Fills the budget fields of `p` for `budget` bytes.
 void fit_budget(ModelProfile& p, int64_t budget, int32_t tokens_per_sequence);
 
-// This machine's physical memory in bytes (0 if unknown).
-int64_t physical_memory_bytes();
 
 // "8GiB", "512M", "1.5G", "1000000" → bytes (powers of 1024 for K/M/G/T with or
 // without "iB"/"B"); an error names the text.

@@ -9,12 +9,6 @@
 
 namespace moelab {
 
-int64_t physical_memory_bytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
-}
-
 Result<int64_t> parse_bytes(const std::string& text) {
   const auto bad = [&] {
     return Status::error("'" + text + "' is not a memory size (examples: 8GiB, 512M, 1.5G, 1000000)");
