@@ -14,8 +14,6 @@
 // the structs are plain values.
 #pragma once
 
-#include "base/timer.h"  // physical_memory_bytes
-
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -23,6 +21,7 @@
 
 #include "base/status.h"
 #include "base/thread_pool.h"
+#include "base/timer.h"  // physical_memory_bytes
 
 namespace moelab {
 
