@@ -1,4 +1,5 @@
 #include "kernels/ops.h"
+#include "kernels/ops_variants.h"
 
 #include <cmath>
 
@@ -36,11 +37,13 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
-void axpy(float a, const float* x, float* y, int64_t n) {
+namespace ops_internal {
+
+void axpy_scalar(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-float dot_f32(const float* a, const float* b, int64_t n) {
+float dot_f32_scalar(const float* a, const float* b, int64_t n) {
   // Eight independent partial sums: lets the compiler vectorise without
   // -ffast-math while keeping a fixed summation order.
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -52,5 +55,40 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   for (; i < n; ++i) tail += a[i] * b[i];
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
 }
+
+}  // namespace ops_internal
+
+namespace {
+
+using DotFn = float (*)(const float*, const float*, int64_t);
+using AxpyFn = void (*)(float, const float*, float*, int64_t);
+
+DotFn dot_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return ops_internal::dot_f32_avx512;
+    case Isa::kAvx2: return ops_internal::dot_f32_avx2;
+    case Isa::kScalar: break;
+  }
+  return ops_internal::dot_f32_scalar;
+}
+
+AxpyFn axpy_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return ops_internal::axpy_avx512;
+    case Isa::kAvx2: return ops_internal::axpy_avx2;
+    case Isa::kScalar: break;
+  }
+  return ops_internal::axpy_scalar;
+}
+
+const DotFn kDot = dot_for(cpu_features().best_isa());
+const AxpyFn kAxpy = axpy_for(cpu_features().best_isa());
+
+}  // namespace
+
+float dot_f32(const float* a, const float* b, int64_t n) { return kDot(a, b, n); }
+void axpy(float a, const float* x, float* y, int64_t n) { kAxpy(a, x, y, n); }
+float dot_f32_with_isa(Isa isa, const float* a, const float* b, int64_t n) { return dot_for(isa)(a, b, n); }
+void axpy_with_isa(Isa isa, float a, const float* x, float* y, int64_t n) { axpy_for(isa)(a, x, y, n); }
 
 }  // namespace moelab
