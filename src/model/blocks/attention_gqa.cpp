@@ -61,26 +61,43 @@ void Model::attention_gqa(int32_t layer, const Batch& batch, KvCache& cache, Thr
   if (w.scores.size() < static_cast<size_t>(pool.size())) w.scores.resize(pool.size());
   const int32_t group = c.n_head / c.n_head_kv;
   const int32_t bs = cache.block_size();
-  pool.parallel_for(int64_t{n} * c.n_head, [&](int64_t begin, int64_t end, int thread) {
+  // One task per (token, KV head, share of its query heads): each cached K/V
+  // row is read once for all the query heads that share it, while it sits in
+  // L1. The query heads of a group are split only when there are fewer
+  // (token, KV head) pairs than threads. Each head's arithmetic is unchanged.
+  const int64_t pairs = int64_t{n} * c.n_head_kv;
+  const int32_t splits = pairs >= pool.size() ? 1 : std::min<int32_t>(group, pool.size());
+  const int32_t per_split = (group + splits - 1) / splits;
+  pool.parallel_for(pairs * splits, [&](int64_t begin, int64_t end, int thread) {
     std::vector<float>& scores_buf = w.scores[thread];
     for (int64_t task = begin; task < end; ++task) {
-      const int32_t t = static_cast<int32_t>(task / c.n_head);
-      const int32_t hh = static_cast<int32_t>(task % c.n_head);
-      const int32_t kvh = hh / group;
+      const int32_t t = static_cast<int32_t>(task / (int64_t{c.n_head_kv} * splits));
+      const int32_t kvh = static_cast<int32_t>(task / splits % c.n_head_kv);
+      const int32_t sub = static_cast<int32_t>(task % splits);
+      const int32_t h0 = kvh * group + sub * per_split;
+      const int32_t h1 = std::min(kvh * group + group, h0 + per_split);
+      if (h0 >= h1) continue;
       const BatchSequence& seq = batch.sequences[batch.seq[t]];
       const int32_t n_ctx = batch.positions[t] + 1;
-      float* scores = grow(scores_buf, n_ctx);
-      const float* qh = q + t * nq + int64_t{hh} * hd;
+      float* scores = grow(scores_buf, int64_t{h1 - h0} * n_ctx);  // [heads, n_ctx]
       for (int32_t p = 0; p < n_ctx; ++p) {
         const int64_t s = int64_t{seq.block_table[p / bs]} * bs + p % bs;
-        scores[p] = dot_f32(qh, cache.k(layer, s) + int64_t{kvh} * hd, hd) * c.attn_scale;
+        const float* k_row = cache.k(layer, s) + int64_t{kvh} * hd;
+        for (int32_t hh = h0; hh < h1; ++hh) {
+          scores[int64_t{hh - h0} * n_ctx + p] = dot_f32(q + t * nq + int64_t{hh} * hd, k_row, hd) * c.attn_scale;
+        }
       }
-      softmax_inplace(scores, n_ctx);
-      float* o = out + (int64_t{t} * c.n_head + hh) * hdv;
-      std::fill(o, o + hdv, 0.0f);
+      for (int32_t hh = h0; hh < h1; ++hh) {
+        softmax_inplace(scores + int64_t{hh - h0} * n_ctx, n_ctx);
+        float* o = out + (int64_t{t} * c.n_head + hh) * hdv;
+        std::fill(o, o + hdv, 0.0f);
+      }
       for (int32_t p = 0; p < n_ctx; ++p) {
         const int64_t s = int64_t{seq.block_table[p / bs]} * bs + p % bs;
-        axpy(scores[p], cache.v(layer, s) + int64_t{kvh} * hdv, o, hdv);
+        const float* v_row = cache.v(layer, s) + int64_t{kvh} * hdv;
+        for (int32_t hh = h0; hh < h1; ++hh) {
+          axpy(scores[int64_t{hh - h0} * n_ctx + p], v_row, out + (int64_t{t} * c.n_head + hh) * hdv, hdv);
+        }
       }
     }
   });

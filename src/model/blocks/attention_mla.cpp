@@ -111,23 +111,40 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
       for (int32_t i = 0; i < na; ++i)
         std::copy(head_out + int64_t{i} * r, head_out + int64_t{i + 1} * r, q_abs + (int64_t{i} * nh + hh) * r);
     }
-    pool.parallel_for(int64_t{na} * nh, [&](int64_t begin, int64_t end, int thread) {
+    // One task per (token, group of heads): each cached latent row is read
+    // once per group and used by all its heads while it sits in L1, instead
+    // of once per head. Groups only split heads when there are fewer tokens
+    // than threads (decode). Each head's arithmetic is unchanged.
+    const int32_t groups = na >= pool.size() ? 1 : std::min(nh, pool.size());
+    const int32_t per_group = (nh + groups - 1) / groups;
+    pool.parallel_for(int64_t{na} * groups, [&](int64_t begin, int64_t end, int thread) {
       for (int64_t task = begin; task < end; ++task) {
-        const int32_t i = static_cast<int32_t>(task / nh), hh = static_cast<int32_t>(task % nh);
+        const int32_t i = static_cast<int32_t>(task / groups), g = static_cast<int32_t>(task % groups);
+        const int32_t h0 = g * per_group, h1 = std::min(nh, h0 + per_group);
+        if (h0 >= h1) continue;
         const int32_t t = abs_tokens[i];
         const BatchSequence& seq = batch.sequences[batch.seq[t]];
         const int32_t n_ctx = batch.positions[t] + 1;
-        float* scores = grow(w.scores[thread], n_ctx);
-        const float* qa = q_abs + (int64_t{i} * nh + hh) * r;
-        const float* qpe = q + (int64_t{t} * nh + hh) * qk + nope;
+        float* scores = grow(w.scores[thread], int64_t{h1 - h0} * n_ctx);  // [heads, n_ctx]
         for (int32_t p = 0; p < n_ctx; ++p) {
           const float* lat = cache.k(layer, slot_of(seq, p));
-          scores[p] = (dot_f32(qa, lat, r) + dot_f32(qpe, lat + r, rope)) * c.attn_scale;
+          for (int32_t hh = h0; hh < h1; ++hh) {
+            const float* qa = q_abs + (int64_t{i} * nh + hh) * r;
+            const float* qpe = q + (int64_t{t} * nh + hh) * qk + nope;
+            scores[int64_t{hh - h0} * n_ctx + p] =
+                (dot_f32(qa, lat, r) + dot_f32(qpe, lat + r, rope)) * c.attn_scale;
+          }
         }
-        softmax_inplace(scores, n_ctx);
-        float* ui = u + (int64_t{i} * nh + hh) * r;
-        std::fill(ui, ui + r, 0.0f);
-        for (int32_t p = 0; p < n_ctx; ++p) axpy(scores[p], cache.k(layer, slot_of(seq, p)), ui, r);
+        for (int32_t hh = h0; hh < h1; ++hh) {
+          softmax_inplace(scores + int64_t{hh - h0} * n_ctx, n_ctx);
+          float* ui = u + (int64_t{i} * nh + hh) * r;
+          std::fill(ui, ui + r, 0.0f);
+        }
+        for (int32_t p = 0; p < n_ctx; ++p) {
+          const float* lat = cache.k(layer, slot_of(seq, p));
+          for (int32_t hh = h0; hh < h1; ++hh)
+            axpy(scores[int64_t{hh - h0} * n_ctx + p], lat, u + (int64_t{i} * nh + hh) * r, r);
+        }
       }
     });
     for (int32_t hh = 0; hh < nh; ++hh) {
