@@ -147,42 +147,100 @@ inline void visit_q8_0(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& 
   }
 }
 
+// K-quant super-blocks are decoded in two steps. First, per row, with
+// 256-bit byte operations: the packed quants of the whole super-block are
+// unpacked into one byte per weight in element order, and its scales become
+// floats (sub-block scale × super-block scale), both in small stack buffers.
+// Then each kW weights cost one widening load, one convert and one
+// multiply(-add) with a scale broadcast straight from memory, which keeps
+// scalar scale decoding and broadcasts out of the inner loop and frees the
+// registers that kept K-quant decoders at 2 rows. The floats are exactly the
+// ones the scalar converter's formulas give (d * sc is one float product
+// either way; Q4_K's q * d1 - m1 is one fused multiply-subtract), so both
+// paths keep seeing identical weights.
+
+// Q4_K: q[e] = 4-bit quant of element e; dm[0..8) = d * sc_g, dm[8..16) =
+// dmin * m_g for the 8 groups of 32.
+inline void unpack_q4_k(const BlockQ4_K& b, uint8_t* q, float* dm) {
+  const __m256i nib = _mm256_set1_epi8(0x0F);
+  for (int c = 0; c < 4; ++c) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c), _mm256_and_si256(v, nib));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c + 32),
+                       _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+  }
+  // The 12 scale bytes as three little-endian words; byte j of each result
+  // word is group j (0-3) or j + 4 (see get_scale_min_k4).
+  uint32_t a, m, h;
+  __builtin_memcpy(&a, b.scales, 4);
+  __builtin_memcpy(&m, b.scales + 4, 4);
+  __builtin_memcpy(&h, b.scales + 8, 4);
+  const uint32_t sc_lo = a & 0x3F3F3F3Fu;
+  const uint32_t mn_lo = m & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (h & 0x0F0F0F0Fu) | (((a >> 6) & 0x03030303u) << 4);
+  const uint32_t mn_hi = ((h >> 4) & 0x0F0F0F0Fu) | (((m >> 6) & 0x03030303u) << 4);
+  const __m128i sc = _mm_set_epi32(0, 0, static_cast<int>(sc_hi), static_cast<int>(sc_lo));
+  const __m128i mn = _mm_set_epi32(0, 0, static_cast<int>(mn_hi), static_cast<int>(mn_lo));
+  _mm256_store_ps(dm, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc)),
+                                    _mm256_set1_ps(h2f(b.d))));
+  _mm256_store_ps(dm + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn)),
+                                        _mm256_set1_ps(h2f(b.dmin))));
+}
+
 template <int kR, typename F>
 inline void visit_q4_k(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& f) {
   const BlockQ4_K* b[kR];
   for (int r = 0; r < kR; ++r) b[r] = reinterpret_cast<const BlockQ4_K*>(row + r * row_bytes);
-  const I nib = VecF::set1i(0xF);
+  alignas(64) uint8_t q[kR][kQkK];
+  alignas(64) float dm[kR][16];
   for (int64_t i = 0; i < n_in / kQkK; ++i) {
-    for (int c = 0; c < 4; ++c) {
-      V d0[kR], mm0[kR], d1[kR], mm1[kR];
+    for (int r = 0; r < kR; ++r) unpack_q4_k(b[r][i], q[r], dm[r]);
+    for (int g = 0; g < 8; ++g) {
+      V d[kR], m[kR];
       for (int r = 0; r < kR; ++r) {
-        const float d = h2f(b[r][i].d), dmin = h2f(b[r][i].dmin);
-        uint8_t sc0, m0, sc1, m1;
-        get_scale_min_k4(2 * c, b[r][i].scales, &sc0, &m0);
-        get_scale_min_k4(2 * c + 1, b[r][i].scales, &sc1, &m1);
-        d0[r] = VecF::set1(d * sc0);
-        mm0[r] = VecF::set1(dmin * m0);
-        d1[r] = VecF::set1(d * sc1);
-        mm1[r] = VecF::set1(dmin * m1);
-      }
-      const int64_t base = i * kQkK + 64 * c;
-      for (int k = 0; k < 32; k += kW) {
-        V w[kR];
-        for (int r = 0; r < kR; ++r) {
-          const I q = VecF::and_(VecF::u8(b[r][i].qs + 32 * c + k), nib);
-          w[r] = VecF::fmsub(VecF::cvt(q), d0[r], mm0[r]);
-        }
-        f(base + k, w);
+        d[r] = VecF::set1(dm[r][g]);
+        m[r] = VecF::set1(dm[r][8 + g]);
       }
       for (int k = 0; k < 32; k += kW) {
         V w[kR];
         for (int r = 0; r < kR; ++r) {
-          const I q = VecF::srli(VecF::u8(b[r][i].qs + 32 * c + k), 4);
-          w[r] = VecF::fmsub(VecF::cvt(q), d1[r], mm1[r]);
+          w[r] = VecF::fmsub(VecF::cvt(VecF::u8(q[r] + 32 * g + k)), d[r], m[r]);
         }
-        f(base + 32 + k, w);
+        f(i * kQkK + 32 * g + k, w);
       }
     }
+  }
+}
+
+// Q6_K: q[e] = signed 6-bit quant of element e (q - 32); s[g] = d * scales[g]
+// for the 16 groups of 16.
+inline void unpack_q6_k(const BlockQ6_K& b, int8_t* q, float* s) {
+  const __m256i nib = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
+  const __m256i off = _mm256_set1_epi8(32);
+  for (int h = 0; h < 2; ++h) {
+    // ql bytes l hold elements l (low nibble) and l + 64 (high) of the half,
+    // bytes 32 + l elements l + 32 and l + 96; qh byte l bits 2g..2g+1 are
+    // the top bits of element 32g + l. Shifting the qh bits to 4-5 crosses
+    // bytes within 16-bit lanes, which the mask discards.
+    const __m256i la = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
+    const __m256i lb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
+    const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+    const __m256i e[4] = {
+        _mm256_or_si256(_mm256_and_si256(la, nib), _mm256_and_si256(_mm256_slli_epi16(hb, 4), top)),
+        _mm256_or_si256(_mm256_and_si256(lb, nib), _mm256_and_si256(_mm256_slli_epi16(hb, 2), top)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), nib), _mm256_and_si256(hb, top)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), nib),
+                        _mm256_and_si256(_mm256_srli_epi16(hb, 2), top)),
+    };
+    for (int g = 0; g < 4; ++g) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(q + 128 * h + 32 * g),
+                         _mm256_sub_epi8(e[g], off));
+    }
+  }
+  const __m256 d = _mm256_set1_ps(h2f(b.d));
+  for (int k = 0; k < 16; k += 8) {
+    const __m128i sc = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.scales + k));
+    _mm256_store_ps(s + k, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), d));
   }
 }
 
@@ -190,30 +248,17 @@ template <int kR, typename F>
 inline void visit_q6_k(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& f) {
   const BlockQ6_K* b[kR];
   for (int r = 0; r < kR; ++r) b[r] = reinterpret_cast<const BlockQ6_K*>(row + r * row_bytes);
-  const I m4 = VecF::set1i(0xF), m2 = VecF::set1i(3), off = VecF::set1i(32);
+  alignas(64) int8_t q[kR][kQkK];
+  alignas(64) float s[kR][16];
   for (int64_t i = 0; i < n_in / kQkK; ++i) {
-    float d[kR];
-    for (int r = 0; r < kR; ++r) d[r] = h2f(b[r][i].d);
-    for (int h = 0; h < 2; ++h) {
-      const int64_t base = i * kQkK + 128 * h;
-      // Group g holds elements [32g, 32g + 32) of this half: low nibbles of
-      // ql (g even) or ql + 32 (g odd), high nibbles for g >= 2, and bits
-      // 2g..2g+1 of qh on top.
-      for (int g = 0; g < 4; ++g) {
-        for (int l = 0; l < 32; l += kW) {
-          V w[kR];
-          for (int r = 0; r < kR; ++r) {
-            const uint8_t* ql = b[r][i].ql + 64 * h;
-            const uint8_t* qh = b[r][i].qh + 32 * h;
-            const int8_t* sc = b[r][i].scales + 8 * h;
-            const I raw = VecF::u8(ql + 32 * (g & 1) + l);
-            const I lo = g >= 2 ? VecF::srli(raw, 4) : VecF::and_(raw, m4);
-            const I hi = VecF::slli(VecF::and_(VecF::srli(VecF::u8(qh + l), 2 * g), m2), 4);
-            const I q = VecF::sub(VecF::or_(lo, hi), off);
-            w[r] = VecF::mul(VecF::cvt(q), VecF::set1(d[r] * sc[l / 16 + 2 * g]));
-          }
-          f(base + 32 * g + l, w);
-        }
+    for (int r = 0; r < kR; ++r) unpack_q6_k(b[r][i], q[r], s[r]);
+    for (int g = 0; g < 16; ++g) {
+      V sv[kR];
+      for (int r = 0; r < kR; ++r) sv[r] = VecF::set1(s[r][g]);
+      for (int k = 0; k < 16; k += kW) {
+        V w[kR];
+        for (int r = 0; r < kR; ++r) w[r] = VecF::mul(VecF::cvt(VecF::i8(q[r] + 16 * g + k)), sv[r]);
+        f(i * kQkK + 16 * g + k, w);
       }
     }
   }
@@ -227,10 +272,9 @@ inline void visit_q6_k(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& 
       visit_fn<kR>(w, row_bytes, n, static_cast<F&&>(f));                    \
     }                                                                        \
   };
-// kMaxRows: the K-quant decoders carry per-row scales and spill at 4 rows.
 MOELAB_VISITOR(VisitQ8_0, visit_q8_0, 4)
-MOELAB_VISITOR(VisitQ4_K, visit_q4_k, 2)
-MOELAB_VISITOR(VisitQ6_K, visit_q6_k, 2)
+MOELAB_VISITOR(VisitQ4_K, visit_q4_k, 4)
+MOELAB_VISITOR(VisitQ6_K, visit_q6_k, 4)
 #undef MOELAB_VISITOR
 
 // Plain float rows (F32, F16, BF16): Load::vec(p, j) converts kW values at
