@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "base/check.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/quant_internal.h"
@@ -181,8 +182,8 @@ inline void unpack_q4_k(const BlockQ4_K& b, uint8_t* q, float* dm) {
   const uint32_t mn_hi = ((h >> 4) & 0x0F0F0F0Fu) | (((m >> 6) & 0x03030303u) << 4);
   const __m128i sc = _mm_set_epi32(0, 0, static_cast<int>(sc_hi), static_cast<int>(sc_lo));
   const __m128i mn = _mm_set_epi32(0, 0, static_cast<int>(mn_hi), static_cast<int>(mn_lo));
-  _mm256_store_ps(dm, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc)),
-                                    _mm256_set1_ps(h2f(b.d))));
+  _mm256_store_ps(
+      dm, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc)), _mm256_set1_ps(h2f(b.d))));
   _mm256_store_ps(dm + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn)),
                                         _mm256_set1_ps(h2f(b.dmin))));
 }
@@ -257,7 +258,8 @@ inline void visit_q6_k(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& 
       for (int r = 0; r < kR; ++r) sv[r] = VecF::set1(s[r][g]);
       for (int k = 0; k < 16; k += kW) {
         V w[kR];
-        for (int r = 0; r < kR; ++r) w[r] = VecF::mul(VecF::cvt(VecF::i8(q[r] + 16 * g + k)), sv[r]);
+        for (int r = 0; r < kR; ++r)
+          w[r] = VecF::mul(VecF::cvt(VecF::i8(q[r] + 16 * g + k)), sv[r]);
         f(i * kQkK + 16 * g + k, w);
       }
     }
@@ -525,16 +527,28 @@ DequantFn simd_dequant(DType type) {
 
 // ------------------------------------------------------- prefill micro-kernel
 
-// A kR × kT tile of dots along k: kR weight rows against kT tokens, kR + kT
-// loads feeding kR * kT FMAs per vector step.
+// The prefill micro-kernel walks n_in in blocks of kPanelK elements: for one
+// tile of tokens and one block, every row tile of the panel passes under the
+// same kTileToks × kPanelK token values (24 KiB at most), which stay in L1,
+// while the panel streams from L2. Without blocking, a tile's token rows
+// (6 × n_in floats) were evicted from L1 before the next row tile reused
+// them and both streams came from L2. Accumulator vectors are parked in a
+// small scratch between blocks, so every lane still sees the same fmas in
+// the same order as the fused path (no partial sums are added).
+constexpr int64_t kPanelK = 1024;
+
+// A kR × kT tile of dots over elements [j0, j1): kR weight rows against kT
+// tokens, kR + kT loads feeding kR * kT FMAs per vector step. `acc_io` holds
+// the tile's accumulators between blocks: read unless `first`, and when
+// `last` the sums go to y instead.
 template <int kR, int kT>
-void tile(const float* panel, int64_t ld, const float* const* xs, int64_t n_in, float* y,
-          int64_t ldy) {
+void tile(const float* panel, int64_t ld, const float* const* xs, int64_t j0, int64_t j1,
+          int64_t n_in, V* acc_io, bool first, bool last, float* y, int64_t ldy) {
   V acc[kR][kT];
   for (int r = 0; r < kR; ++r)
-    for (int t = 0; t < kT; ++t) acc[r][t] = VecF::zero();
-  int64_t j = 0;
-  for (; j + kW <= n_in; j += kW) {
+    for (int t = 0; t < kT; ++t) acc[r][t] = first ? VecF::zero() : acc_io[r * kT + t];
+  int64_t j = j0;
+  for (; j + kW <= j1; j += kW) {
     V xv[kT];
     for (int t = 0; t < kT; ++t) xv[t] = VecF::load(xs[t] + j);
     for (int r = 0; r < kR; ++r) {
@@ -542,7 +556,7 @@ void tile(const float* panel, int64_t ld, const float* const* xs, int64_t n_in, 
       for (int t = 0; t < kT; ++t) acc[r][t] = VecF::fma(wv, xv[t], acc[r][t]);
     }
   }
-  if (j < n_in) {  // the tail as one zero-padded vector step, as fused_plain does
+  if (j < j1) {  // the tail of n_in as one zero-padded vector step, as fused_plain does
     alignas(64) float xpad[kT][kW] = {};
     for (int t = 0; t < kT; ++t)
       for (int64_t k = j; k < n_in; ++k) xpad[t][k - j] = xs[t][k];
@@ -553,53 +567,80 @@ void tile(const float* panel, int64_t ld, const float* const* xs, int64_t n_in, 
       for (int t = 0; t < kT; ++t) acc[r][t] = VecF::fma(wv, VecF::load(xpad[t]), acc[r][t]);
     }
   }
-  for (int r = 0; r < kR; ++r) {
-    for (int t = 0; t < kT; ++t) y[t * ldy + r] = VecF::sum(acc[r][t]);
+  if (last) {
+    for (int r = 0; r < kR; ++r) {
+      for (int t = 0; t < kT; ++t) y[t * ldy + r] = VecF::sum(acc[r][t]);
+    }
+  } else {
+    for (int r = 0; r < kR; ++r)
+      for (int t = 0; t < kT; ++t) acc_io[r * kT + t] = acc[r][t];
   }
 }
 
-template <int kR>
-void tile_rows(const float* panel, int64_t ld, const float* const* xs, int64_t n_tok, int64_t n_in,
-               float* y, int64_t ldy) {
-  int64_t t = 0;
-  for (; t + 4 <= n_tok; t += 4) tile<kR, 4>(panel, ld, xs + t, n_in, y + t * ldy, ldy);
-  switch (n_tok - t) {
-    case 3:
-      tile<kR, 3>(panel, ld, xs + t, n_in, y + t * ldy, ldy);
-      break;
-    case 2:
-      tile<kR, 2>(panel, ld, xs + t, n_in, y + t * ldy, ldy);
-      break;
-    case 1:
-      tile<kR, 1>(panel, ld, xs + t, n_in, y + t * ldy, ldy);
-      break;
-    default:
-      break;
+// The register tile: kTileRows weight rows × kTileToks tokens of
+// accumulators. AVX-512 (32 registers) holds 4 × 6 = 24 accumulators plus
+// the 6 token vectors and a weight vector (measured on 64 tokens: 4 × 6
+// beat 4 × 4, 6 × 4 and 8 × 3); AVX2 (16) holds 4 × 3.
+constexpr int kTileRows = 4;
+constexpr int kTileToks = kW == 16 ? 6 : 3;
+
+struct TileArgs {
+  const float* panel;
+  int64_t ld;
+  const float* const* xs;
+  int64_t j0, j1, n_in;
+  V* acc_io;
+  bool first, last;
+  float* y;
+  int64_t ldy;
+};
+
+template <int kR, int kT = kTileToks>
+void tile_toks(const TileArgs& a, int64_t n_tok) {
+  if constexpr (kT > 0) {
+    if (n_tok == kT) {
+      tile<kR, kT>(a.panel, a.ld, a.xs, a.j0, a.j1, a.n_in, a.acc_io, a.first, a.last, a.y, a.ldy);
+    } else {
+      tile_toks<kR, kT - 1>(a, n_tok);
+    }
+  }
+}
+
+template <int kR = kTileRows>
+void tile_rows(const TileArgs& a, int64_t n_rows, int64_t n_tok) {
+  if constexpr (kR > 0) {
+    if (n_rows == kR) {
+      tile_toks<kR>(a, n_tok);
+    } else {
+      tile_rows<kR - 1>(a, n_rows, n_tok);
+    }
   }
 }
 
 void simd_panel_gemm(const float* panel, int64_t ld_panel, int64_t n_rows, const float* const* xs,
                      int64_t n_tok, int64_t n_in, float* y, int64_t ldy) {
-  // Token tiles outermost: 4 token rows stay in L1 while the panel streams
-  // from L2 under them.
-  for (int64_t t = 0; t < n_tok; t += 4) {
-    const int64_t nt = std::min<int64_t>(4, n_tok - t);
-    int64_t r = 0;
-    for (; r + 4 <= n_rows; r += 4) {
-      tile_rows<4>(panel + r * ld_panel, ld_panel, xs + t, nt, n_in, y + t * ldy + r, ldy);
-    }
-    switch (n_rows - r) {
-      case 3:
-        tile_rows<3>(panel + r * ld_panel, ld_panel, xs + t, nt, n_in, y + t * ldy + r, ldy);
-        break;
-      case 2:
-        tile_rows<2>(panel + r * ld_panel, ld_panel, xs + t, nt, n_in, y + t * ldy + r, ldy);
-        break;
-      case 1:
-        tile_rows<1>(panel + r * ld_panel, ld_panel, xs + t, nt, n_in, y + t * ldy + r, ldy);
-        break;
-      default:
-        break;
+  // Accumulators of every row tile of the panel for one token tile.
+  constexpr int64_t kMaxPanelRows = 64;
+  MOELAB_CHECK(n_rows <= kMaxPanelRows);
+  alignas(64) V acc_io[kMaxPanelRows * kTileToks];
+  for (int64_t t = 0; t < n_tok; t += kTileToks) {
+    const int64_t nt = std::min<int64_t>(kTileToks, n_tok - t);
+    for (int64_t j0 = 0; j0 < n_in; j0 += kPanelK) {
+      const int64_t j1 = std::min(n_in, j0 + kPanelK);
+      for (int64_t r = 0; r < n_rows; r += kTileRows) {
+        const TileArgs a{panel + r * ld_panel,
+                         ld_panel,
+                         xs + t,
+                         j0,
+                         j1,
+                         n_in,
+                         acc_io + r * kTileToks,
+                         j0 == 0,
+                         j1 == n_in,
+                         y + t * ldy + r,
+                         ldy};
+        tile_rows(a, std::min<int64_t>(kTileRows, n_rows - r), nt);
+      }
     }
   }
 }

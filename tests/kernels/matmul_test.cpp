@@ -71,8 +71,14 @@ double tolerance(const Problem& p, int64_t t, int64_t r) {
 
 std::vector<Shape> shapes_for(DType type) {
   const int64_t blk = dtype_info(type).block_elems;
-  std::vector<Shape> shapes = {{256, 37, 1}, {512, 50, 3},  {256, 33, 4},
-                               {256, 70, 5}, {512, 19, 13}, {768, 48, 9}};
+  std::vector<Shape> shapes = {{256, 37, 1},
+                               {512, 50, 3},
+                               {256, 33, 4},
+                               {256, 70, 5},
+                               {512, 19, 13},
+                               {768, 48, 9},
+                               // Longer than one k-block of the panel kernel (1024).
+                               {1280, 21, 9}};
   if (blk <= 32) {  // 32-multiples that are not 256-multiples
     shapes.push_back({96, 41, 2});
     shapes.push_back({160, 35, 7});
@@ -80,6 +86,7 @@ std::vector<Shape> shapes_for(DType type) {
   if (blk == 1) {  // plain types: any length, so SIMD tails are exercised
     shapes.push_back({100, 21, 1});
     shapes.push_back({37, 18, 6});
+    shapes.push_back({1100, 19, 7});
   }
   return shapes;
 }
@@ -167,20 +174,24 @@ TEST_P(MatmulIsa, EveryBatchSizeGivesBitIdenticalRows) {
   uint32_t seed = 300;
   for (DType type : kTypes) {
     const int64_t blk = dtype_info(type).block_elems;
-    const int64_t n_in = blk == 1 ? 300 : 512;  // plain types: a SIMD tail too
-    const Problem p = make_problem(type, {n_in, 53, 17}, seed++);
-    std::vector<float> alone(17 * 53);
-    for (int64_t t = 0; t < 17; ++t) {
-      matmul_with_isa(isa, p.view(), p.x.data() + t * n_in, 1, alone.data() + t * 53, pool);
-    }
-    for (int64_t n_tok : {2, 3, 4, 5, 9, 17}) {
-      std::vector<float> y(n_tok * 53, NAN);
-      matmul_with_isa(isa, p.view(), p.x.data(), n_tok, y.data(), pool);
-      for (int64_t t = 0; t < n_tok; ++t) {
-        for (int64_t r = 0; r < 53; ++r) {
-          ASSERT_EQ(y[t * 53 + r], alone[t * 53 + r])
-              << isa_name(isa) << " " << dtype_info(type).name << " n_tok=" << n_tok
-              << " t=" << t << " r=" << r;
+    // Plain types get a SIMD tail too; the longer rows span several k-blocks
+    // of the panel kernel.
+    for (const int64_t n_in :
+         blk == 1 ? std::vector<int64_t>{300, 1100} : std::vector<int64_t>{512, 1280}) {
+      const Problem p = make_problem(type, {n_in, 53, 17}, seed++);
+      std::vector<float> alone(17 * 53);
+      for (int64_t t = 0; t < 17; ++t) {
+        matmul_with_isa(isa, p.view(), p.x.data() + t * n_in, 1, alone.data() + t * 53, pool);
+      }
+      for (int64_t n_tok : {2, 3, 4, 5, 9, 17}) {
+        std::vector<float> y(n_tok * 53, NAN);
+        matmul_with_isa(isa, p.view(), p.x.data(), n_tok, y.data(), pool);
+        for (int64_t t = 0; t < n_tok; ++t) {
+          for (int64_t r = 0; r < 53; ++r) {
+            ASSERT_EQ(y[t * 53 + r], alone[t * 53 + r])
+                << isa_name(isa) << " " << dtype_info(type).name << " n_tok=" << n_tok
+                << " n_in=" << n_in << " t=" << t << " r=" << r;
+          }
         }
       }
     }
@@ -200,8 +211,8 @@ TEST(Matmul, RowsSplitAnywhereEqualMatmul) {
   // matmul_rows over any split of the rows (as the MoE layer splits them
   // across threads and experts) gives matmul's bits.
   ThreadPool pool(2);
-  for (DType type : {DType::kF32, DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K,
-                     DType::kQ5_K}) {
+  for (DType type :
+       {DType::kF32, DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kQ5_K}) {
     for (int64_t n_tok : {1, 3, 7}) {
       const Problem p = make_problem(type, {512, 61, n_tok}, 11);
       std::vector<float> ref(n_tok * 61), y(n_tok * 61, NAN);
