@@ -362,11 +362,21 @@ inline void fused_group(const uint8_t* w, int64_t row_bytes, int64_t n_in, const
   // Bytes of a row per kW elements (rounded down: prefetches drift a little
   // behind on K-quants, harmless).
   const int64_t step_bytes = kW * row_bytes / n_in;
+  // One prefetch per row per 64-byte line, not per step: a K-quant step
+  // covers only 9-13 bytes, and prefetching every step cost a load slot per
+  // row per step in decoders that are short of them. Prefetching every
+  // `pf_every` steps advances at most 64 bytes at a time, so no line is missed.
+  const int pf_every =
+      static_cast<int>(std::max<int64_t>(1, 64 / std::max<int64_t>(1, step_bytes)));
+  int pf_count = 0;
   Visit::template run<kR>(w, row_bytes, n_in, [&](int64_t j, const V* wv) {
     if constexpr (kPrefetch) {
-      const int64_t off = j / kW * step_bytes;
-      for (int r = 0; r < kR; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(next + r * row_bytes + off), _MM_HINT_T0);
+      if (--pf_count <= 0) {
+        pf_count = pf_every;
+        const int64_t off = j / kW * step_bytes;
+        for (int r = 0; r < kR; ++r) {
+          _mm_prefetch(reinterpret_cast<const char*>(next + r * row_bytes + off), _MM_HINT_T0);
+        }
       }
     }
     V xv[kNt];
