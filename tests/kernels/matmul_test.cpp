@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/matmul_kernels.h"
 #include "kernels/quant.h"
 
 namespace moelab {
@@ -193,6 +194,37 @@ TEST_P(MatmulIsa, EveryBatchSizeGivesBitIdenticalRows) {
                 << " n_in=" << n_in << " t=" << t << " r=" << r;
           }
         }
+      }
+    }
+  }
+}
+
+// The panel path's SIMD row converters against the scalar converter, value by
+// value: exact where both compute the same single product (d * q, or
+// (d * sc) * q), and for Q4_K within the rounding that separates one fused
+// multiply-subtract from a multiply then a subtract (a wrong nibble, scale or
+// min would be off by a whole quantization step, ~max|row| / 15).
+TEST_P(MatmulIsa, PanelDequantMatchesScalarConverter) {
+  const Isa isa = GetParam();
+  if (!isa_supported(isa)) GTEST_SKIP() << isa_name(isa) << " not supported on this host";
+  const kernels_internal::MatmulKernels& k =
+      isa == Isa::kAvx512 ? kernels_internal::avx512_kernels()
+      : isa == Isa::kAvx2 ? kernels_internal::avx2_kernels()
+                          : kernels_internal::scalar_kernels();
+  uint32_t seed = 500;
+  for (DType type : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+    const Problem p = make_problem(type, {1280, 6, 1}, seed++);
+    const int64_t row_bytes = dtype_row_bytes(type, 1280);
+    for (int64_t r = 0; r < 6; ++r) {
+      std::vector<float> got(1280, NAN);
+      k.dequant(type)(p.w_bytes.data() + r * row_bytes, got.data(), 1280);
+      const float* want = p.w_deq.data() + r * 1280;
+      float max_abs = 0;
+      for (int64_t j = 0; j < 1280; ++j) max_abs = std::max(max_abs, std::fabs(want[j]));
+      const float tol = type == DType::kQ4_K ? std::ldexp(max_abs, -21) : 0.0f;
+      for (int64_t j = 0; j < 1280; ++j) {
+        ASSERT_NEAR(got[j], want[j], tol)
+            << isa_name(isa) << " " << dtype_info(type).name << " r=" << r << " j=" << j;
       }
     }
   }
