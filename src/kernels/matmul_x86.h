@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "base/check.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/quant_internal.h"
@@ -147,42 +148,100 @@ inline void visit_q8_0(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& 
   }
 }
 
+// K-quant super-blocks are decoded in two steps. First, per row, with
+// 256-bit byte operations: the packed quants of the whole super-block are
+// unpacked into one byte per weight in element order, and its scales become
+// floats (sub-block scale × super-block scale), both in small stack buffers.
+// Then each kW weights cost one widening load, one convert and one
+// multiply(-add) with a scale broadcast straight from memory, which keeps
+// scalar scale decoding and broadcasts out of the inner loop and frees the
+// registers that kept K-quant decoders at 2 rows. The floats are exactly the
+// ones the scalar converter's formulas give (d * sc is one float product
+// either way; Q4_K's q * d1 - m1 is one fused multiply-subtract), so both
+// paths keep seeing identical weights.
+
+// Q4_K: q[e] = 4-bit quant of element e; dm[0..8) = d * sc_g, dm[8..16) =
+// dmin * m_g for the 8 groups of 32.
+inline void unpack_q4_k(const BlockQ4_K& b, uint8_t* q, float* dm) {
+  const __m256i nib = _mm256_set1_epi8(0x0F);
+  for (int c = 0; c < 4; ++c) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c), _mm256_and_si256(v, nib));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c + 32),
+                       _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+  }
+  // The 12 scale bytes as three little-endian words; byte j of each result
+  // word is group j (0-3) or j + 4 (see get_scale_min_k4).
+  uint32_t a, m, h;
+  __builtin_memcpy(&a, b.scales, 4);
+  __builtin_memcpy(&m, b.scales + 4, 4);
+  __builtin_memcpy(&h, b.scales + 8, 4);
+  const uint32_t sc_lo = a & 0x3F3F3F3Fu;
+  const uint32_t mn_lo = m & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (h & 0x0F0F0F0Fu) | (((a >> 6) & 0x03030303u) << 4);
+  const uint32_t mn_hi = ((h >> 4) & 0x0F0F0F0Fu) | (((m >> 6) & 0x03030303u) << 4);
+  const __m128i sc = _mm_set_epi32(0, 0, static_cast<int>(sc_hi), static_cast<int>(sc_lo));
+  const __m128i mn = _mm_set_epi32(0, 0, static_cast<int>(mn_hi), static_cast<int>(mn_lo));
+  _mm256_store_ps(
+      dm, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc)), _mm256_set1_ps(h2f(b.d))));
+  _mm256_store_ps(dm + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn)),
+                                        _mm256_set1_ps(h2f(b.dmin))));
+}
+
 template <int kR, typename F>
 inline void visit_q4_k(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& f) {
   const BlockQ4_K* b[kR];
   for (int r = 0; r < kR; ++r) b[r] = reinterpret_cast<const BlockQ4_K*>(row + r * row_bytes);
-  const I nib = VecF::set1i(0xF);
+  alignas(64) uint8_t q[kR][kQkK];
+  alignas(64) float dm[kR][16];
   for (int64_t i = 0; i < n_in / kQkK; ++i) {
-    for (int c = 0; c < 4; ++c) {
-      V d0[kR], mm0[kR], d1[kR], mm1[kR];
+    for (int r = 0; r < kR; ++r) unpack_q4_k(b[r][i], q[r], dm[r]);
+    for (int g = 0; g < 8; ++g) {
+      V d[kR], m[kR];
       for (int r = 0; r < kR; ++r) {
-        const float d = h2f(b[r][i].d), dmin = h2f(b[r][i].dmin);
-        uint8_t sc0, m0, sc1, m1;
-        get_scale_min_k4(2 * c, b[r][i].scales, &sc0, &m0);
-        get_scale_min_k4(2 * c + 1, b[r][i].scales, &sc1, &m1);
-        d0[r] = VecF::set1(d * sc0);
-        mm0[r] = VecF::set1(dmin * m0);
-        d1[r] = VecF::set1(d * sc1);
-        mm1[r] = VecF::set1(dmin * m1);
-      }
-      const int64_t base = i * kQkK + 64 * c;
-      for (int k = 0; k < 32; k += kW) {
-        V w[kR];
-        for (int r = 0; r < kR; ++r) {
-          const I q = VecF::and_(VecF::u8(b[r][i].qs + 32 * c + k), nib);
-          w[r] = VecF::fmsub(VecF::cvt(q), d0[r], mm0[r]);
-        }
-        f(base + k, w);
+        d[r] = VecF::set1(dm[r][g]);
+        m[r] = VecF::set1(dm[r][8 + g]);
       }
       for (int k = 0; k < 32; k += kW) {
         V w[kR];
         for (int r = 0; r < kR; ++r) {
-          const I q = VecF::srli(VecF::u8(b[r][i].qs + 32 * c + k), 4);
-          w[r] = VecF::fmsub(VecF::cvt(q), d1[r], mm1[r]);
+          w[r] = VecF::fmsub(VecF::cvt(VecF::u8(q[r] + 32 * g + k)), d[r], m[r]);
         }
-        f(base + 32 + k, w);
+        f(i * kQkK + 32 * g + k, w);
       }
     }
+  }
+}
+
+// Q6_K: q[e] = signed 6-bit quant of element e (q - 32); s[g] = d * scales[g]
+// for the 16 groups of 16.
+inline void unpack_q6_k(const BlockQ6_K& b, int8_t* q, float* s) {
+  const __m256i nib = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
+  const __m256i off = _mm256_set1_epi8(32);
+  for (int h = 0; h < 2; ++h) {
+    // ql bytes l hold elements l (low nibble) and l + 64 (high) of the half,
+    // bytes 32 + l elements l + 32 and l + 96; qh byte l bits 2g..2g+1 are
+    // the top bits of element 32g + l. Shifting the qh bits to 4-5 crosses
+    // bytes within 16-bit lanes, which the mask discards.
+    const __m256i la = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
+    const __m256i lb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
+    const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+    const __m256i e[4] = {
+        _mm256_or_si256(_mm256_and_si256(la, nib), _mm256_and_si256(_mm256_slli_epi16(hb, 4), top)),
+        _mm256_or_si256(_mm256_and_si256(lb, nib), _mm256_and_si256(_mm256_slli_epi16(hb, 2), top)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), nib), _mm256_and_si256(hb, top)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), nib),
+                        _mm256_and_si256(_mm256_srli_epi16(hb, 2), top)),
+    };
+    for (int g = 0; g < 4; ++g) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(q + 128 * h + 32 * g),
+                         _mm256_sub_epi8(e[g], off));
+    }
+  }
+  const __m256 d = _mm256_set1_ps(h2f(b.d));
+  for (int k = 0; k < 16; k += 8) {
+    const __m128i sc = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.scales + k));
+    _mm256_store_ps(s + k, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), d));
   }
 }
 
@@ -190,30 +249,18 @@ template <int kR, typename F>
 inline void visit_q6_k(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& f) {
   const BlockQ6_K* b[kR];
   for (int r = 0; r < kR; ++r) b[r] = reinterpret_cast<const BlockQ6_K*>(row + r * row_bytes);
-  const I m4 = VecF::set1i(0xF), m2 = VecF::set1i(3), off = VecF::set1i(32);
+  alignas(64) int8_t q[kR][kQkK];
+  alignas(64) float s[kR][16];
   for (int64_t i = 0; i < n_in / kQkK; ++i) {
-    float d[kR];
-    for (int r = 0; r < kR; ++r) d[r] = h2f(b[r][i].d);
-    for (int h = 0; h < 2; ++h) {
-      const int64_t base = i * kQkK + 128 * h;
-      // Group g holds elements [32g, 32g + 32) of this half: low nibbles of
-      // ql (g even) or ql + 32 (g odd), high nibbles for g >= 2, and bits
-      // 2g..2g+1 of qh on top.
-      for (int g = 0; g < 4; ++g) {
-        for (int l = 0; l < 32; l += kW) {
-          V w[kR];
-          for (int r = 0; r < kR; ++r) {
-            const uint8_t* ql = b[r][i].ql + 64 * h;
-            const uint8_t* qh = b[r][i].qh + 32 * h;
-            const int8_t* sc = b[r][i].scales + 8 * h;
-            const I raw = VecF::u8(ql + 32 * (g & 1) + l);
-            const I lo = g >= 2 ? VecF::srli(raw, 4) : VecF::and_(raw, m4);
-            const I hi = VecF::slli(VecF::and_(VecF::srli(VecF::u8(qh + l), 2 * g), m2), 4);
-            const I q = VecF::sub(VecF::or_(lo, hi), off);
-            w[r] = VecF::mul(VecF::cvt(q), VecF::set1(d[r] * sc[l / 16 + 2 * g]));
-          }
-          f(base + 32 * g + l, w);
-        }
+    for (int r = 0; r < kR; ++r) unpack_q6_k(b[r][i], q[r], s[r]);
+    for (int g = 0; g < 16; ++g) {
+      V sv[kR];
+      for (int r = 0; r < kR; ++r) sv[r] = VecF::set1(s[r][g]);
+      for (int k = 0; k < 16; k += kW) {
+        V w[kR];
+        for (int r = 0; r < kR; ++r)
+          w[r] = VecF::mul(VecF::cvt(VecF::i8(q[r] + 16 * g + k)), sv[r]);
+        f(i * kQkK + 16 * g + k, w);
       }
     }
   }
@@ -227,10 +274,9 @@ inline void visit_q6_k(const uint8_t* row, int64_t row_bytes, int64_t n_in, F&& 
       visit_fn<kR>(w, row_bytes, n, static_cast<F&&>(f));                    \
     }                                                                        \
   };
-// kMaxRows: the K-quant decoders carry per-row scales and spill at 4 rows.
 MOELAB_VISITOR(VisitQ8_0, visit_q8_0, 4)
-MOELAB_VISITOR(VisitQ4_K, visit_q4_k, 2)
-MOELAB_VISITOR(VisitQ6_K, visit_q6_k, 2)
+MOELAB_VISITOR(VisitQ4_K, visit_q4_k, 4)
+MOELAB_VISITOR(VisitQ6_K, visit_q6_k, 4)
 #undef MOELAB_VISITOR
 
 // Plain float rows (F32, F16, BF16): Load::vec(p, j) converts kW values at
@@ -316,11 +362,21 @@ inline void fused_group(const uint8_t* w, int64_t row_bytes, int64_t n_in, const
   // Bytes of a row per kW elements (rounded down: prefetches drift a little
   // behind on K-quants, harmless).
   const int64_t step_bytes = kW * row_bytes / n_in;
+  // One prefetch per row per 64-byte line, not per step: a K-quant step
+  // covers only 9-13 bytes, and prefetching every step cost a load slot per
+  // row per step in decoders that are short of them. Prefetching every
+  // `pf_every` steps advances at most 64 bytes at a time, so no line is missed.
+  const int pf_every =
+      static_cast<int>(std::max<int64_t>(1, 64 / std::max<int64_t>(1, step_bytes)));
+  int pf_count = 0;
   Visit::template run<kR>(w, row_bytes, n_in, [&](int64_t j, const V* wv) {
     if constexpr (kPrefetch) {
-      const int64_t off = j / kW * step_bytes;
-      for (int r = 0; r < kR; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(next + r * row_bytes + off), _MM_HINT_T0);
+      if (--pf_count <= 0) {
+        pf_count = pf_every;
+        const int64_t off = j / kW * step_bytes;
+        for (int r = 0; r < kR; ++r) {
+          _mm_prefetch(reinterpret_cast<const char*>(next + r * row_bytes + off), _MM_HINT_T0);
+        }
       }
     }
     V xv[kNt];
@@ -481,16 +537,28 @@ DequantFn simd_dequant(DType type) {
 
 // ------------------------------------------------------- prefill micro-kernel
 
-// A kR × kT tile of dots along k: kR weight rows against kT tokens, kR + kT
-// loads feeding kR * kT FMAs per vector step.
+// The prefill micro-kernel walks n_in in blocks of kPanelK elements: for one
+// tile of tokens and one block, every row tile of the panel passes under the
+// same kTileToks × kPanelK token values (24 KiB at most), which stay in L1,
+// while the panel streams from L2. Without blocking, a tile's token rows
+// (6 × n_in floats) were evicted from L1 before the next row tile reused
+// them and both streams came from L2. Accumulator vectors are parked in a
+// small scratch between blocks, so every lane still sees the same fmas in
+// the same order as the fused path (no partial sums are added).
+constexpr int64_t kPanelK = 1024;
+
+// A kR × kT tile of dots over elements [j0, j1): kR weight rows against kT
+// tokens, kR + kT loads feeding kR * kT FMAs per vector step. `acc_io` holds
+// the tile's accumulators between blocks: read unless `first`, and when
+// `last` the sums go to y instead.
 template <int kR, int kT>
-void tile(const float* panel, int64_t ld, const float* const* xs, int64_t n_in, float* y,
-          int64_t ldy) {
+void tile(const float* panel, int64_t ld, const float* const* xs, int64_t j0, int64_t j1,
+          int64_t n_in, V* acc_io, bool first, bool last, float* y, int64_t ldy) {
   V acc[kR][kT];
   for (int r = 0; r < kR; ++r)
-    for (int t = 0; t < kT; ++t) acc[r][t] = VecF::zero();
-  int64_t j = 0;
-  for (; j + kW <= n_in; j += kW) {
+    for (int t = 0; t < kT; ++t) acc[r][t] = first ? VecF::zero() : acc_io[r * kT + t];
+  int64_t j = j0;
+  for (; j + kW <= j1; j += kW) {
     V xv[kT];
     for (int t = 0; t < kT; ++t) xv[t] = VecF::load(xs[t] + j);
     for (int r = 0; r < kR; ++r) {
@@ -498,7 +566,7 @@ void tile(const float* panel, int64_t ld, const float* const* xs, int64_t n_in, 
       for (int t = 0; t < kT; ++t) acc[r][t] = VecF::fma(wv, xv[t], acc[r][t]);
     }
   }
-  if (j < n_in) {  // the tail as one zero-padded vector step, as fused_plain does
+  if (j < j1) {  // the tail of n_in as one zero-padded vector step, as fused_plain does
     alignas(64) float xpad[kT][kW] = {};
     for (int t = 0; t < kT; ++t)
       for (int64_t k = j; k < n_in; ++k) xpad[t][k - j] = xs[t][k];
@@ -509,53 +577,80 @@ void tile(const float* panel, int64_t ld, const float* const* xs, int64_t n_in, 
       for (int t = 0; t < kT; ++t) acc[r][t] = VecF::fma(wv, VecF::load(xpad[t]), acc[r][t]);
     }
   }
-  for (int r = 0; r < kR; ++r) {
-    for (int t = 0; t < kT; ++t) y[t * ldy + r] = VecF::sum(acc[r][t]);
+  if (last) {
+    for (int r = 0; r < kR; ++r) {
+      for (int t = 0; t < kT; ++t) y[t * ldy + r] = VecF::sum(acc[r][t]);
+    }
+  } else {
+    for (int r = 0; r < kR; ++r)
+      for (int t = 0; t < kT; ++t) acc_io[r * kT + t] = acc[r][t];
   }
 }
 
-template <int kR>
-void tile_rows(const float* panel, int64_t ld, const float* const* xs, int64_t n_tok, int64_t n_in,
-               float* y, int64_t ldy) {
-  int64_t t = 0;
-  for (; t + 4 <= n_tok; t += 4) tile<kR, 4>(panel, ld, xs + t, n_in, y + t * ldy, ldy);
-  switch (n_tok - t) {
-    case 3:
-      tile<kR, 3>(panel, ld, xs + t, n_in, y + t * ldy, ldy);
-      break;
-    case 2:
-      tile<kR, 2>(panel, ld, xs + t, n_in, y + t * ldy, ldy);
-      break;
-    case 1:
-      tile<kR, 1>(panel, ld, xs + t, n_in, y + t * ldy, ldy);
-      break;
-    default:
-      break;
+// The register tile: kTileRows weight rows × kTileToks tokens of
+// accumulators. AVX-512 (32 registers) holds 4 × 6 = 24 accumulators plus
+// the 6 token vectors and a weight vector (measured on 64 tokens: 4 × 6
+// beat 4 × 4, 6 × 4 and 8 × 3); AVX2 (16) holds 4 × 3.
+constexpr int kTileRows = 4;
+constexpr int kTileToks = kW == 16 ? 6 : 3;
+
+struct TileArgs {
+  const float* panel;
+  int64_t ld;
+  const float* const* xs;
+  int64_t j0, j1, n_in;
+  V* acc_io;
+  bool first, last;
+  float* y;
+  int64_t ldy;
+};
+
+template <int kR, int kT = kTileToks>
+void tile_toks(const TileArgs& a, int64_t n_tok) {
+  if constexpr (kT > 0) {
+    if (n_tok == kT) {
+      tile<kR, kT>(a.panel, a.ld, a.xs, a.j0, a.j1, a.n_in, a.acc_io, a.first, a.last, a.y, a.ldy);
+    } else {
+      tile_toks<kR, kT - 1>(a, n_tok);
+    }
+  }
+}
+
+template <int kR = kTileRows>
+void tile_rows(const TileArgs& a, int64_t n_rows, int64_t n_tok) {
+  if constexpr (kR > 0) {
+    if (n_rows == kR) {
+      tile_toks<kR>(a, n_tok);
+    } else {
+      tile_rows<kR - 1>(a, n_rows, n_tok);
+    }
   }
 }
 
 void simd_panel_gemm(const float* panel, int64_t ld_panel, int64_t n_rows, const float* const* xs,
                      int64_t n_tok, int64_t n_in, float* y, int64_t ldy) {
-  // Token tiles outermost: 4 token rows stay in L1 while the panel streams
-  // from L2 under them.
-  for (int64_t t = 0; t < n_tok; t += 4) {
-    const int64_t nt = std::min<int64_t>(4, n_tok - t);
-    int64_t r = 0;
-    for (; r + 4 <= n_rows; r += 4) {
-      tile_rows<4>(panel + r * ld_panel, ld_panel, xs + t, nt, n_in, y + t * ldy + r, ldy);
-    }
-    switch (n_rows - r) {
-      case 3:
-        tile_rows<3>(panel + r * ld_panel, ld_panel, xs + t, nt, n_in, y + t * ldy + r, ldy);
-        break;
-      case 2:
-        tile_rows<2>(panel + r * ld_panel, ld_panel, xs + t, nt, n_in, y + t * ldy + r, ldy);
-        break;
-      case 1:
-        tile_rows<1>(panel + r * ld_panel, ld_panel, xs + t, nt, n_in, y + t * ldy + r, ldy);
-        break;
-      default:
-        break;
+  // Accumulators of every row tile of the panel for one token tile.
+  constexpr int64_t kMaxPanelRows = 64;
+  MOELAB_CHECK(n_rows <= kMaxPanelRows);
+  alignas(64) V acc_io[kMaxPanelRows * kTileToks];
+  for (int64_t t = 0; t < n_tok; t += kTileToks) {
+    const int64_t nt = std::min<int64_t>(kTileToks, n_tok - t);
+    for (int64_t j0 = 0; j0 < n_in; j0 += kPanelK) {
+      const int64_t j1 = std::min(n_in, j0 + kPanelK);
+      for (int64_t r = 0; r < n_rows; r += kTileRows) {
+        const TileArgs a{panel + r * ld_panel,
+                         ld_panel,
+                         xs + t,
+                         j0,
+                         j1,
+                         n_in,
+                         acc_io + r * kTileToks,
+                         j0 == 0,
+                         j1 == n_in,
+                         y + t * ldy + r,
+                         ldy};
+        tile_rows(a, std::min<int64_t>(kTileRows, n_rows - r), nt);
+      }
     }
   }
 }

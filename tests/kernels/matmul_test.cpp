@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/matmul_kernels.h"
 #include "kernels/quant.h"
 
 namespace moelab {
@@ -71,8 +72,14 @@ double tolerance(const Problem& p, int64_t t, int64_t r) {
 
 std::vector<Shape> shapes_for(DType type) {
   const int64_t blk = dtype_info(type).block_elems;
-  std::vector<Shape> shapes = {{256, 37, 1}, {512, 50, 3},  {256, 33, 4},
-                               {256, 70, 5}, {512, 19, 13}, {768, 48, 9}};
+  std::vector<Shape> shapes = {{256, 37, 1},
+                               {512, 50, 3},
+                               {256, 33, 4},
+                               {256, 70, 5},
+                               {512, 19, 13},
+                               {768, 48, 9},
+                               // Longer than one k-block of the panel kernel (1024).
+                               {1280, 21, 9}};
   if (blk <= 32) {  // 32-multiples that are not 256-multiples
     shapes.push_back({96, 41, 2});
     shapes.push_back({160, 35, 7});
@@ -80,6 +87,7 @@ std::vector<Shape> shapes_for(DType type) {
   if (blk == 1) {  // plain types: any length, so SIMD tails are exercised
     shapes.push_back({100, 21, 1});
     shapes.push_back({37, 18, 6});
+    shapes.push_back({1100, 19, 7});
   }
   return shapes;
 }
@@ -167,21 +175,56 @@ TEST_P(MatmulIsa, EveryBatchSizeGivesBitIdenticalRows) {
   uint32_t seed = 300;
   for (DType type : kTypes) {
     const int64_t blk = dtype_info(type).block_elems;
-    const int64_t n_in = blk == 1 ? 300 : 512;  // plain types: a SIMD tail too
-    const Problem p = make_problem(type, {n_in, 53, 17}, seed++);
-    std::vector<float> alone(17 * 53);
-    for (int64_t t = 0; t < 17; ++t) {
-      matmul_with_isa(isa, p.view(), p.x.data() + t * n_in, 1, alone.data() + t * 53, pool);
-    }
-    for (int64_t n_tok : {2, 3, 4, 5, 9, 17}) {
-      std::vector<float> y(n_tok * 53, NAN);
-      matmul_with_isa(isa, p.view(), p.x.data(), n_tok, y.data(), pool);
-      for (int64_t t = 0; t < n_tok; ++t) {
-        for (int64_t r = 0; r < 53; ++r) {
-          ASSERT_EQ(y[t * 53 + r], alone[t * 53 + r])
-              << isa_name(isa) << " " << dtype_info(type).name << " n_tok=" << n_tok
-              << " t=" << t << " r=" << r;
+    // Plain types get a SIMD tail too; the longer rows span several k-blocks
+    // of the panel kernel.
+    for (const int64_t n_in :
+         blk == 1 ? std::vector<int64_t>{300, 1100} : std::vector<int64_t>{512, 1280}) {
+      const Problem p = make_problem(type, {n_in, 53, 17}, seed++);
+      std::vector<float> alone(17 * 53);
+      for (int64_t t = 0; t < 17; ++t) {
+        matmul_with_isa(isa, p.view(), p.x.data() + t * n_in, 1, alone.data() + t * 53, pool);
+      }
+      for (int64_t n_tok : {2, 3, 4, 5, 9, 17}) {
+        std::vector<float> y(n_tok * 53, NAN);
+        matmul_with_isa(isa, p.view(), p.x.data(), n_tok, y.data(), pool);
+        for (int64_t t = 0; t < n_tok; ++t) {
+          for (int64_t r = 0; r < 53; ++r) {
+            ASSERT_EQ(y[t * 53 + r], alone[t * 53 + r])
+                << isa_name(isa) << " " << dtype_info(type).name << " n_tok=" << n_tok
+                << " n_in=" << n_in << " t=" << t << " r=" << r;
+          }
         }
+      }
+    }
+  }
+}
+
+// The panel path's SIMD row converters against the scalar converter, value by
+// value: exact where both compute the same single product (d * q, or
+// (d * sc) * q), and for Q4_K within the rounding that separates one fused
+// multiply-subtract from a multiply then a subtract (a wrong nibble, scale or
+// min would be off by a whole quantization step, ~max|row| / 15).
+TEST_P(MatmulIsa, PanelDequantMatchesScalarConverter) {
+  const Isa isa = GetParam();
+  if (!isa_supported(isa)) GTEST_SKIP() << isa_name(isa) << " not supported on this host";
+  const kernels_internal::MatmulKernels& k =
+      isa == Isa::kAvx512 ? kernels_internal::avx512_kernels()
+      : isa == Isa::kAvx2 ? kernels_internal::avx2_kernels()
+                          : kernels_internal::scalar_kernels();
+  uint32_t seed = 500;
+  for (DType type : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+    const Problem p = make_problem(type, {1280, 6, 1}, seed++);
+    const int64_t row_bytes = dtype_row_bytes(type, 1280);
+    for (int64_t r = 0; r < 6; ++r) {
+      std::vector<float> got(1280, NAN);
+      k.dequant(type)(p.w_bytes.data() + r * row_bytes, got.data(), 1280);
+      const float* want = p.w_deq.data() + r * 1280;
+      float max_abs = 0;
+      for (int64_t j = 0; j < 1280; ++j) max_abs = std::max(max_abs, std::fabs(want[j]));
+      const float tol = type == DType::kQ4_K ? std::ldexp(max_abs, -21) : 0.0f;
+      for (int64_t j = 0; j < 1280; ++j) {
+        ASSERT_NEAR(got[j], want[j], tol)
+            << isa_name(isa) << " " << dtype_info(type).name << " r=" << r << " j=" << j;
       }
     }
   }
@@ -200,8 +243,8 @@ TEST(Matmul, RowsSplitAnywhereEqualMatmul) {
   // matmul_rows over any split of the rows (as the MoE layer splits them
   // across threads and experts) gives matmul's bits.
   ThreadPool pool(2);
-  for (DType type : {DType::kF32, DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K,
-                     DType::kQ5_K}) {
+  for (DType type :
+       {DType::kF32, DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kQ5_K}) {
     for (int64_t n_tok : {1, 3, 7}) {
       const Problem p = make_problem(type, {512, 61, n_tok}, 11);
       std::vector<float> ref(n_tok * 61), y(n_tok * 61, NAN);
