@@ -2,8 +2,7 @@
 // keys and tensor shapes are derived here from MODEL_MATH §4 (llama.cpp's
 // create_tensor formulas) using the hyper-parameters read back from the file,
 // not from the writer's own tables.
-#include "model/synthetic/make_model.h"
-
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,10 +15,9 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "formats/gguf.h"
 #include "kernels/quant.h"
+#include "model/synthetic/make_model.h"
 
 namespace moelab {
 namespace {
@@ -37,8 +35,7 @@ class SyntheticModelTest : public ::testing::Test {
 
   std::string make(const std::string& preset, uint64_t seed = 0,
                    std::optional<DType> type = std::nullopt) {
-    const std::string path =
-        (dir_ / (preset + "-" + std::to_string(seed) + ".gguf")).string();
+    const std::string path = (dir_ / (preset + "-" + std::to_string(seed) + ".gguf")).string();
     MakeModelOptions opts;
     opts.preset = preset;
     opts.output_path = path;
@@ -60,14 +57,13 @@ int64_t get(const GgufFile& f, const std::string& key) {
 
 std::vector<std::string> required_keys(const GgufFile& f, const std::string& a) {
   std::vector<std::string> keys = {
-      "general.architecture", "tokenizer.ggml.model", "tokenizer.ggml.pre",
-      "tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
-      "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
-      "tokenizer.ggml.add_bos_token"};
-  for (const char* k : {"block_count", "context_length", "embedding_length",
-                        "feed_forward_length", "attention.head_count",
-                        "attention.head_count_kv", "attention.layer_norm_rms_epsilon",
-                        "rope.dimension_count", "rope.freq_base"}) {
+      "general.architecture",        "tokenizer.ggml.model",        "tokenizer.ggml.pre",
+      "tokenizer.ggml.tokens",       "tokenizer.ggml.token_type",   "tokenizer.ggml.merges",
+      "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.add_bos_token"};
+  for (const char* k :
+       {"block_count", "context_length", "embedding_length", "feed_forward_length",
+        "attention.head_count", "attention.head_count_kv", "attention.layer_norm_rms_epsilon",
+        "rope.dimension_count", "rope.freq_base"}) {
     keys.push_back(a + "." + k);
   }
   auto add = [&](std::initializer_list<const char*> ks) {
@@ -77,13 +73,13 @@ std::vector<std::string> required_keys(const GgufFile& f, const std::string& a) 
     add({"expert_count", "expert_used_count", "expert_feed_forward_length",
          "expert_shared_feed_forward_length"});
   } else if (a == "qwen3moe") {
-    add({"attention.key_length", "attention.value_length", "expert_count",
-         "expert_used_count", "expert_feed_forward_length"});
+    add({"attention.key_length", "attention.value_length", "expert_count", "expert_used_count",
+         "expert_feed_forward_length"});
   } else if (a == "deepseek2") {
     add({"vocab_size", "leading_dense_block_count", "attention.kv_lora_rank",
-         "attention.key_length", "attention.value_length", "expert_count",
-         "expert_used_count", "expert_shared_count", "expert_feed_forward_length",
-         "expert_weights_scale", "expert_weights_norm", "expert_gating_func"});
+         "attention.key_length", "attention.value_length", "expert_count", "expert_used_count",
+         "expert_shared_count", "expert_feed_forward_length", "expert_weights_scale",
+         "expert_weights_norm", "expert_gating_func"});
     if (f.has(a + ".attention.key_length_mla")) add({"attention.value_length_mla"});
     if (f.get_int_or(a + ".expert_gating_func", 0).value() == 2) {
       add({"expert_group_count", "expert_group_used_count"});
@@ -113,10 +109,10 @@ Shapes expected_tensors(const GgufFile& f, bool tied) {
     const int64_t q_lora = f.get_int_or(a + ".attention.q_lora_rank", 0).value();
     const int64_t kv_lora = get(f, a + ".attention.kv_lora_rank");
     const bool mla = f.has(a + ".attention.key_length_mla");
-    const int64_t k_head = mla ? get(f, a + ".attention.key_length_mla")
-                               : get(f, a + ".attention.key_length");
-    const int64_t v_head = mla ? get(f, a + ".attention.value_length_mla")
-                               : get(f, a + ".attention.value_length");
+    const int64_t k_head =
+        mla ? get(f, a + ".attention.key_length_mla") : get(f, a + ".attention.key_length");
+    const int64_t v_head =
+        mla ? get(f, a + ".attention.value_length_mla") : get(f, a + ".attention.value_length");
     const int64_t nope = k_head - n_rot;
     const int64_t n_dense = get(f, a + ".leading_dense_block_count");
     const int64_t n_ff_exp = get(f, a + ".expert_feed_forward_length");
@@ -236,8 +232,8 @@ std::string read_bytes(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-const char* const kTinyPresets[] = {"tiny-llama",     "tiny-llama-tied", "tiny-mixtral",
-                                    "tiny-qwen2moe",  "tiny-qwen3moe",   "tiny-deepseek2",
+const char* const kTinyPresets[] = {"tiny-llama",         "tiny-llama-tied", "tiny-mixtral",
+                                    "tiny-qwen2moe",      "tiny-qwen3moe",   "tiny-deepseek2",
                                     "tiny-deepseek2-lite"};
 
 TEST_F(SyntheticModelTest, TinyPresetsHaveTheKeysAndTensorsLlamaCppRequires) {
@@ -282,8 +278,7 @@ TEST_F(SyntheticModelTest, TinyPresetsHaveTheirSpecifiedHyperParameters) {
   // head_dim 16, base 5e5: inv_freq_i = 5e5^(-i/8); wavelength 2π/inv_freq is
   // 6.28 for i = 0 (< orig/high = 8: kept) and 32.4 for i = 1, already above
   // orig/low = 32, so every other frequency is divided by the factor 8.
-  EXPECT_EQ(as_floats(*tied, "rope_freqs.weight"),
-            (std::vector<float>{1, 8, 8, 8, 8, 8, 8, 8}));
+  EXPECT_EQ(as_floats(*tied, "rope_freqs.weight"), (std::vector<float>{1, 8, 8, 8, 8, 8, 8, 8}));
 
   auto mixtral = GgufFile::open(make("tiny-mixtral"));
   ASSERT_TRUE(mixtral.is_ok());
@@ -464,8 +459,8 @@ TEST_F(SyntheticModelTest, PresetListAndProgress) {
   for (const char* want : kTinyPresets) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   }
-  for (const char* want : {"v3-demo", "r1-demo", "bench-dense", "bench-qwen3moe",
-                           "bench-deepseek"}) {
+  for (const char* want :
+       {"v3-demo", "r1-demo", "bench-dense", "bench-qwen3moe", "bench-deepseek"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   }
 
@@ -522,8 +517,8 @@ TEST_F(SyntheticModelTest, R1DemoHasTwiceTheParamsAndTwoThirdsTheActiveOfV3Demo)
   EXPECT_EQ(dense.active, dense.total);
   const double total_ratio = moe.total / dense.total;
   const double active_ratio = moe.active / dense.active;
-  std::printf("v3-demo: %.1fM params; r1-demo: %.1fM params, %.1fM active\n",
-              dense.total / 1e6, moe.total / 1e6, moe.active / 1e6);
+  std::printf("v3-demo: %.1fM params; r1-demo: %.1fM params, %.1fM active\n", dense.total / 1e6,
+              moe.total / 1e6, moe.active / 1e6);
   std::printf("r1/v3 total ratio %.3f, active ratio %.3f\n", total_ratio, active_ratio);
   EXPECT_GE(total_ratio, 1.8);
   EXPECT_LE(total_ratio, 2.2);

@@ -1,13 +1,13 @@
 // The synthetic vocabulary: GPT-2's byte-to-unicode table, the pre-split and
 // the BPE trainer against hand-derived results, and the layout llama.cpp
 // expects (BOS/EOS last as control tokens, fillers for big vocabularies).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "model/synthetic/bpe_vocab.h"
 
@@ -19,9 +19,9 @@ using ::testing::ElementsAre;
 TEST(SyntheticVocabTest, ByteToUnicodeMatchesGpt2Table) {
   // GPT-2's table: printable Latin-1 bytes are themselves; the 33 bytes 0..32
   // become U+0100..U+0120, the 34 bytes 127..160 U+0121..U+0142, 173 U+0143.
-  EXPECT_EQ(byte_to_unicode(0), "\u0100");    // Ā
-  EXPECT_EQ(byte_to_unicode(10), "\u010A");   // Ċ (newline)
-  EXPECT_EQ(byte_to_unicode(32), "\u0120");   // Ġ (space)
+  EXPECT_EQ(byte_to_unicode(0), "\u0100");   // Ā
+  EXPECT_EQ(byte_to_unicode(10), "\u010A");  // Ċ (newline)
+  EXPECT_EQ(byte_to_unicode(32), "\u0120");  // Ġ (space)
   EXPECT_EQ(byte_to_unicode('!'), "!");
   EXPECT_EQ(byte_to_unicode('~'), "~");
   EXPECT_EQ(byte_to_unicode(127), "\u0121");  // ġ
@@ -35,8 +35,7 @@ TEST(SyntheticVocabTest, ByteToUnicodeMatchesGpt2Table) {
 }
 
 TEST(SyntheticVocabTest, PreSplitKeepsLeadingSpace) {
-  EXPECT_THAT(pre_split("the cat\nsat  on"),
-              ElementsAre("the", " cat", "\nsat", " ", " on"));
+  EXPECT_THAT(pre_split("the cat\nsat  on"), ElementsAre("the", " cat", "\nsat", " ", " on"));
   EXPECT_THAT(pre_split(" a"), ElementsAre(" a"));
   EXPECT_TRUE(pre_split("").empty());
 }

@@ -51,7 +51,7 @@ BpeTraining train_byte_bpe(std::string_view text, int64_t n_tokens);
 std::string_view builtin_corpus();
 
 struct SyntheticVocab {
-  std::vector<std::string> tokens;  // [n_vocab]
+  std::vector<std::string> tokens;   // [n_vocab]
   std::vector<int32_t> token_types;  // [n_vocab]
   std::vector<std::string> merges;
   int32_t bos_id = 0;

@@ -8,8 +8,8 @@
 namespace moelab::synthetic {
 namespace {
 
-constexpr std::string_view kCorpus = R"corpus(The river ran past the old mill at the edge of the town, and in the morning
-the light came through the trees and fell on the water. People in the town
+constexpr std::string_view kCorpus = R"corpus(The river ran past the old mill
+at the edge of the town, and in the morning the light came through the trees and fell on the water. People in the town
 said that the mill had been there for three hundred years, and that the wheel
 had turned every day of those years except for one winter when the river froze.
 The children who lived near the mill would walk along the bank in the evening,

@@ -23,20 +23,34 @@ using synthetic::TensorSpec;
 // map to their _S mix, the closest single-type entry).
 std::optional<uint32_t> file_type_for(DType type) {
   switch (type) {
-    case DType::kF32: return 0;
-    case DType::kF16: return 1;
-    case DType::kQ4_0: return 2;
-    case DType::kQ4_1: return 3;
-    case DType::kQ8_0: return 7;
-    case DType::kQ5_0: return 8;
-    case DType::kQ5_1: return 9;
-    case DType::kQ2_K: return 10;
-    case DType::kQ3_K: return 11;
-    case DType::kQ4_K: return 14;
-    case DType::kQ5_K: return 16;
-    case DType::kQ6_K: return 18;
-    case DType::kBF16: return 32;
-    default: return std::nullopt;
+    case DType::kF32:
+      return 0;
+    case DType::kF16:
+      return 1;
+    case DType::kQ4_0:
+      return 2;
+    case DType::kQ4_1:
+      return 3;
+    case DType::kQ8_0:
+      return 7;
+    case DType::kQ5_0:
+      return 8;
+    case DType::kQ5_1:
+      return 9;
+    case DType::kQ2_K:
+      return 10;
+    case DType::kQ3_K:
+      return 11;
+    case DType::kQ4_K:
+      return 14;
+    case DType::kQ5_K:
+      return 16;
+    case DType::kQ6_K:
+      return 18;
+    case DType::kBF16:
+      return 32;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -49,11 +63,20 @@ DType storage_type(DType requested, int64_t ne0) {
   DType fallback = DType::kF16;
   switch (requested) {
     case DType::kQ2_K:
-    case DType::kQ3_K: fallback = DType::kQ4_0; break;
-    case DType::kQ4_K: fallback = DType::kQ5_0; break;
-    case DType::kQ5_K: fallback = DType::kQ5_1; break;
-    case DType::kQ6_K: fallback = DType::kQ8_0; break;
-    default: break;
+    case DType::kQ3_K:
+      fallback = DType::kQ4_0;
+      break;
+    case DType::kQ4_K:
+      fallback = DType::kQ5_0;
+      break;
+    case DType::kQ5_K:
+      fallback = DType::kQ5_1;
+      break;
+    case DType::kQ6_K:
+      fallback = DType::kQ8_0;
+      break;
+    default:
+      break;
   }
   return fits(fallback) ? fallback : DType::kF16;
 }
@@ -162,11 +185,21 @@ void fill_tensor(const PresetSpec& spec, const TensorSpec& t, DType type, uint64
   double mean = 0.0;
   double stddev = 0.0;
   switch (t.init) {
-    case TensorInit::kMatrix: stddev = 1.0 / std::sqrt(static_cast<double>(row_len)); break;
-    case TensorInit::kNorm: mean = 1.0; stddev = 0.1; break;
-    case TensorInit::kBias: stddev = 0.1; break;
-    case TensorInit::kProbsBias: stddev = 0.05; break;
-    case TensorInit::kRopeFreqs: break;
+    case TensorInit::kMatrix:
+      stddev = 1.0 / std::sqrt(static_cast<double>(row_len));
+      break;
+    case TensorInit::kNorm:
+      mean = 1.0;
+      stddev = 0.1;
+      break;
+    case TensorInit::kBias:
+      stddev = 0.1;
+      break;
+    case TensorInit::kProbsBias:
+      stddev = 0.05;
+      break;
+    case TensorInit::kRopeFreqs:
+      break;
   }
   synthetic::SplitMix64 rng = synthetic::tensor_rng(seed, t.name);
   for (int64_t r = 0; r < n_rows; ++r) {
@@ -197,8 +230,8 @@ std::vector<PresetInfo> model_presets() {
 Status make_model(const MakeModelOptions& opts) {
   const PresetSpec* spec = synthetic::find_preset(opts.preset);
   if (spec == nullptr) {
-    return Status::error("unknown model preset '" + opts.preset + "'; valid presets: " +
-                         preset_names());
+    return Status::error("unknown model preset '" + opts.preset +
+                         "'; valid presets: " + preset_names());
   }
   const DType weight_type = opts.weight_type.value_or(DType::kF32);
   const std::optional<uint32_t> file_type = file_type_for(weight_type);

@@ -136,7 +136,8 @@ std::vector<PresetSpec> build_presets() {
   // v3-demo and r1-demo: a dense model and an MoE with about twice its
   // parameters but two thirds of its active parameters per token (see the
   // ratio test); ~305 MB and ~600 MB in F32.
-  PresetSpec v3 = llama_base("v3-demo", "dense llama, 768 wide, 12 layers: ~76M params (305 MB F32)");
+  PresetSpec v3 =
+      llama_base("v3-demo", "dense llama, 768 wide, 12 layers: ~76M params (305 MB F32)");
   v3.n_ctx = 32768;
   v3.n_embd = 768;
   v3.n_layer = 12;
@@ -220,8 +221,7 @@ std::string blk(int64_t layer, const char* suffix) {
   return "blk." + std::to_string(layer) + "." + suffix;
 }
 
-void add(std::vector<TensorSpec>& out, std::string name, std::vector<int64_t> ne,
-         TensorInit init) {
+void add(std::vector<TensorSpec>& out, std::string name, std::vector<int64_t> ne, TensorInit init) {
   // llama.cpp quantizes every weight of two or more dimensions except the
   // router (kept F32 by the converter and by llama-quantize).
   const bool quantizable = init == TensorInit::kMatrix && ne.size() >= 2 &&
@@ -240,15 +240,13 @@ void add_attention(const PresetSpec& s, int64_t i, std::vector<TensorSpec>& out)
     } else {
       add(out, blk(i, "attn_q.weight"), {n_embd, s.n_head * qk_dim}, TensorInit::kMatrix);
     }
-    add(out, blk(i, "attn_kv_a_mqa.weight"), {n_embd, s.kv_lora + s.rope_dim},
-        TensorInit::kMatrix);
+    add(out, blk(i, "attn_kv_a_mqa.weight"), {n_embd, s.kv_lora + s.rope_dim}, TensorInit::kMatrix);
     add(out, blk(i, "attn_kv_a_norm.weight"), {s.kv_lora}, TensorInit::kNorm);
     if (s.legacy_kv_b) {
       add(out, blk(i, "attn_kv_b.weight"), {s.kv_lora, s.n_head * (s.nope_dim + s.v_dim)},
           TensorInit::kMatrix);
     } else {
-      add(out, blk(i, "attn_k_b.weight"), {s.nope_dim, s.kv_lora, s.n_head},
-          TensorInit::kMatrix);
+      add(out, blk(i, "attn_k_b.weight"), {s.nope_dim, s.kv_lora, s.n_head}, TensorInit::kMatrix);
       add(out, blk(i, "attn_v_b.weight"), {s.kv_lora, s.v_dim, s.n_head}, TensorInit::kMatrix);
     }
     add(out, blk(i, "attn_output.weight"), {s.n_head * s.v_dim, n_embd}, TensorInit::kMatrix);
@@ -347,8 +345,8 @@ std::vector<float> llama3_rope_divisors(const PresetSpec& s) {
     } else if (wavelen > low_wavelen) {
       divisor = s.llama3_factor;
     } else {
-      const double smooth = (s.llama3_orig_ctx / wavelen - s.llama3_low) /
-                            (s.llama3_high - s.llama3_low);
+      const double smooth =
+          (s.llama3_orig_ctx / wavelen - s.llama3_low) / (s.llama3_high - s.llama3_low);
       divisor = 1.0 / ((1.0 - smooth) / s.llama3_factor + smooth);
     }
     divisors.push_back(static_cast<float>(divisor));

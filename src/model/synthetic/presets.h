@@ -38,8 +38,8 @@ struct PresetSpec {
   // Mixture of experts (n_expert == 0: dense).
   int64_t n_expert = 0;
   int64_t n_expert_used = 0;
-  int64_t n_ff_exp = 0;        // expert_feed_forward_length (0: not written)
-  int64_t n_ff_shexp = 0;      // qwen2moe expert_shared_feed_forward_length
+  int64_t n_ff_exp = 0;         // expert_feed_forward_length (0: not written)
+  int64_t n_ff_shexp = 0;       // qwen2moe expert_shared_feed_forward_length
   int64_t n_expert_shared = 0;  // deepseek2 expert_shared_count
   int64_t n_group = 0;
   int64_t n_group_used = 0;
