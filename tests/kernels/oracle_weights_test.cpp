@@ -161,8 +161,11 @@ TEST(OracleWeights, KQuantRowsRequantizeToLlamaCppGrid) {
     ASSERT_GT(ref, 0.0) << t.name;
     EXPECT_LT(std::sqrt(err / ref), 1e-6) << t.name;
     // Q4_K rows come back as llama.cpp's exact bytes. Q6_K values come back
-    // exactly, though some blocks pick an equivalent (d, scales) pair.
-    if (type == DType::kQ4_K) EXPECT_EQ(identical_rows, n_rows) << t.name;
+    // exactly, but re-quantizing grid values (not the original floats) may
+    // legitimately pick another (d, scales) pair for the same values.
+    if (type == DType::kQ4_K) {
+      EXPECT_EQ(identical_rows, n_rows) << t.name;
+    }
     (type == DType::kQ4_K ? checked_q4 : checked_q6)++;
   }
   EXPECT_GT(checked_q4, 0);
