@@ -13,10 +13,7 @@ namespace moelab {
 namespace {
 
 Result<Tokenizer> open_tokenizer(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, 4);
-  if (in.gcount() == 4 && std::string(magic, 4) == "GGUF") {
+  if (is_gguf_file(path)) {
     MOELAB_ASSIGN_OR_RETURN(GgufFile file, GgufFile::open(path));
     return Tokenizer::from_gguf(file);
   }

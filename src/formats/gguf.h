@@ -82,6 +82,9 @@ struct GgufTensorInfo {
   uint64_t n_bytes = 0;
 };
 
+// Whether the file at `path` starts with the GGUF magic (false if unreadable).
+bool is_gguf_file(const std::string& path);
+
 class GgufFile {
  public:
   static Result<GgufFile> open(const std::string& path);

@@ -10,10 +10,12 @@
 // a hostile file cannot make us read out of bounds or allocate without limit.
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <limits>
 
 #include "base/check.h"
 #include "formats/gguf.h"
+#include "formats/gguf_text.h"
 
 namespace moelab {
 namespace {
@@ -54,15 +56,7 @@ uint64_t min_value_bytes(uint32_t type) {
 
 bool is_known_type(uint32_t type) { return min_value_bytes(type) != 0; }
 
-// Built by append: GCC 12 warns falsely (-Wrestrict) on "'" + std::string(s).
-std::string quoted(std::string_view s) {
-  std::string q;
-  q.reserve(s.size() + 2);
-  q.push_back('\'');
-  q.append(s);
-  q.push_back('\'');
-  return q;
-}
+using gguf_internal::quoted;
 
 }  // namespace
 
@@ -420,6 +414,13 @@ Result<GgufFile> GgufFile::parse(std::shared_ptr<MappedFile> file) {
   MOELAB_TRY(parser.run());
   out.file_ = std::move(file);
   return out;
+}
+
+bool is_gguf_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in.gcount() == 4 && std::memcmp(magic, "GGUF", 4) == 0;
 }
 
 }  // namespace moelab

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "formats/gguf.h"
+#include "formats/gguf_text.h"
 
 namespace moelab {
 namespace {
@@ -27,15 +28,7 @@ bool is_integer_type(GgufType t) {
 
 bool is_float_type(GgufType t) { return t == GgufType::kF32 || t == GgufType::kF64; }
 
-// Built by append: GCC 12 warns falsely (-Wrestrict) on "'" + std::string(s).
-std::string quoted(std::string_view s) {
-  std::string q;
-  q.reserve(s.size() + 2);
-  q.push_back('\'');
-  q.append(s);
-  q.push_back('\'');
-  return q;
-}
+using gguf_internal::quoted;
 
 // The value as int64, when it is an integer that fits.
 Result<int64_t> value_as_int(const GgufValue& value, const std::string& where) {

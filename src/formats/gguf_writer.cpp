@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "formats/gguf.h"
+#include "formats/gguf_text.h"
 
 namespace moelab {
 namespace {
@@ -18,15 +19,7 @@ constexpr uint64_t kDefaultAlignment = 32;
 constexpr int kMaxArrayDepth = 16;
 constexpr size_t kMaxTensorName = 64;
 
-// Built by append: GCC 12 warns falsely (-Wrestrict) on "'" + std::string(s).
-std::string quoted(std::string_view s) {
-  std::string q;
-  q.reserve(s.size() + 2);
-  q.push_back('\'');
-  q.append(s);
-  q.push_back('\'');
-  return q;
-}
+using gguf_internal::quoted;
 
 // Checks that `value` can be encoded as its declared type: the variant holds
 // the matching alternative and integers fit the declared width.

@@ -72,10 +72,7 @@ Result<ChatTemplateSource> chat_template_from_config(const std::string& path) {
 }
 
 Result<ChatTemplateSource> chat_template_from_path(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, 4);
-  if (in.gcount() == 4 && std::string(magic, 4) == "GGUF") {
+  if (is_gguf_file(path)) {
     MOELAB_ASSIGN_OR_RETURN(GgufFile file, GgufFile::open(path));
     return chat_template_from_gguf(file);
   }
