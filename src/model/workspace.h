@@ -20,6 +20,13 @@ inline T* grow(std::vector<T>& v, size_t n) {
   return v.data();
 }
 
+// How one sequence of a batch runs MLA attention in one layer.
+struct MlaSeqPlan {
+  std::vector<int32_t> tokens;  // batch indices of this sequence's tokens
+  int32_t n_ctx = 0;            // 1 + the largest position among them
+  bool absorbed = true;
+};
+
 struct Model::Workspace {
   explicit Workspace(const ModelConfig& c) : rope(c.rope) {
     if (c.is_moe()) router = std::make_unique<Router>(c.moe);
@@ -46,6 +53,8 @@ struct Model::Workspace {
   std::vector<float> latent;    // [n_ctx, kv_lora] one sequence's cached latents
   std::vector<float> k_nope;    // [n_ctx, n_head·nope] decompressed keys
   std::vector<float> v_dec;     // [n_ctx, n_head·v] decompressed values
+  std::vector<MlaSeqPlan> mla_plans;          // [n_sequences] (only the first batch.sequences.size() used)
+  std::vector<int32_t> mla_absorbed_tokens;   // batch indices attended in absorbed form
 
   // FFN / MoE
   std::vector<float> gate, up, act;      // [rows, n_ff]

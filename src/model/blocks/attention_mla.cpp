@@ -10,6 +10,7 @@
 // kAuto picks, per sequence, the form with fewer multiply-adds.
 #include <algorithm>
 #include <cmath>
+#include <span>
 
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
@@ -26,12 +27,6 @@ TensorView row_range(const TensorView& m, int64_t first, int64_t count) {
   v.data = m.data + first * m.row_bytes();
   return v;
 }
-
-struct SeqPlan {
-  std::vector<int32_t> tokens;  // batch indices of this sequence's tokens
-  int32_t n_ctx = 0;            // 1 + the largest position among them
-  bool absorbed = true;
-};
 
 }  // namespace
 
@@ -71,13 +66,19 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
   }
 
   // Plan each sequence.
-  std::vector<SeqPlan> plans(batch.sequences.size());
+  // Plans and token lists live in the workspace: no allocation per layer.
+  if (w.mla_plans.size() < batch.sequences.size()) w.mla_plans.resize(batch.sequences.size());
+  const std::span<MlaSeqPlan> plans(w.mla_plans.data(), batch.sequences.size());
+  for (MlaSeqPlan& p : plans) {
+    p.tokens.clear();
+    p.n_ctx = 0;
+  }
   for (int32_t t = 0; t < n; ++t) {
-    SeqPlan& p = plans[batch.seq[t]];
+    MlaSeqPlan& p = plans[batch.seq[t]];
     p.tokens.push_back(t);
     p.n_ctx = std::max(p.n_ctx, batch.positions[t] + 1);
   }
-  for (SeqPlan& p : plans) {
+  for (MlaSeqPlan& p : plans) {
     if (p.tokens.empty()) continue;
     const double nq = static_cast<double>(p.tokens.size()), ctx = p.n_ctx;
     const double decompressed = ctx * nh * r * (nope + vd) + nq * ctx * nh * (qk + vd);
@@ -93,8 +94,9 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
   };
 
   // ---- absorbed form, for all tokens of absorbed sequences at once ----
-  std::vector<int32_t> abs_tokens;
-  for (const SeqPlan& p : plans)
+  std::vector<int32_t>& abs_tokens = w.mla_absorbed_tokens;
+  abs_tokens.clear();
+  for (const MlaSeqPlan& p : plans)
     if (p.absorbed) abs_tokens.insert(abs_tokens.end(), p.tokens.begin(), p.tokens.end());
   const int32_t na = static_cast<int32_t>(abs_tokens.size());
   if (na > 0) {
@@ -160,7 +162,7 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
   }
 
   // ---- decompressed form, one sequence at a time ----
-  for (const SeqPlan& p : plans) {
+  for (const MlaSeqPlan& p : plans) {
     if (p.tokens.empty() || p.absorbed) continue;
     const BatchSequence& seq = batch.sequences[batch.seq[p.tokens[0]]];
     const int32_t ctx = p.n_ctx;
