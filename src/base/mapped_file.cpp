@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -37,6 +38,21 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   }
   ::close(fd);  // the mapping keeps the file alive
   return file;
+}
+
+void MappedFile::prefault(const std::function<void(int64_t, int64_t)>& progress) const {
+  if (data_ == nullptr) return;
+  const auto total = static_cast<int64_t>(size_);
+  ::madvise(const_cast<uint8_t*>(data_), size_, MADV_WILLNEED);
+  const int64_t page = ::sysconf(_SC_PAGESIZE) > 0 ? ::sysconf(_SC_PAGESIZE) : 4096;
+  constexpr int64_t kChunk = int64_t{64} << 20;  // progress granularity
+  volatile uint8_t sink = 0;
+  for (int64_t begin = 0; begin < total; begin += kChunk) {
+    const int64_t end = std::min(total, begin + kChunk);
+    // One read per page faults it in (the kernel reads ahead around it).
+    for (int64_t off = begin; off < end; off += page) sink = sink + data_[off];
+    if (progress) progress(end, total);
+  }
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }

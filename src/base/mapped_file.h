@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "base/status.h"
@@ -25,6 +26,13 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+
+  // Reads the whole map into memory now, in order, calling
+  // progress(bytes_done, bytes_total) after each chunk. Without it the first
+  // forward pass pays the page faults (and a benchmark's first token with
+  // it); with it loading has a visible, measurable cost. Pages may still be
+  // evicted later under memory pressure: this is a hint, not mlock.
+  void prefault(const std::function<void(int64_t, int64_t)>& progress = {}) const;
 
  private:
   void reset();

@@ -70,7 +70,9 @@ int run_advise(const AdviseArgs& a) {
     for (const std::string& path : a.models) {
       const std::string label = std::filesystem::path(path).stem().string();
       if (std::find(measured_models.begin(), measured_models.end(), label) != measured_models.end()) continue;
-      auto model = Model::load(path);
+      ModelOverrides load;
+      load.prefault = false;  // only shapes and sizes are read
+      auto model = Model::load(path, load);
       if (!model.is_ok()) return fail(model.status().with_context(path));
       for (AdviseCandidate& c : candidates_from_model(**model, label, bw)) candidates.push_back(std::move(c));
     }

@@ -126,7 +126,6 @@ int run_bench(const BenchArgs& a) {
       options.threads = n_threads;
       options.max_active_experts = a.max_active_experts;
       options.expert_threshold = a.expert_threshold;
-      if (tty) std::fprintf(stderr, "moelab: loading %s\n", path.c_str());
       auto session = ModelSession::open(path, options, false);
       if (!session.is_ok()) return fail(session.status());
       Model& model = *session->model;

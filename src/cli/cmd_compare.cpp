@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "base/progress.h"
 #include "bench/bandwidth.h"
 #include "bench/compare.h"
 #include "bench/report.h"
@@ -54,14 +55,11 @@ Result<std::string> builtin_model(const std::string& preset, const std::string& 
   opts.weight_type = *t;
   if (verbose) {
     std::fprintf(stderr, "moelab: making the built-in model %s (first use) in %s\n", preset.c_str(), dir.c_str());
-    opts.progress = [](const MakeModelProgress& p) {
-      std::fprintf(stderr, "\rmoelab: writing %lld/%lld tensors (%.0f%%)   ", static_cast<long long>(p.tensors_done),
-                   static_cast<long long>(p.tensors_total),
-                   p.bytes_total ? 100.0 * p.bytes_done / p.bytes_total : 100.0);
-    };
   }
+  ProgressLine line("writing " + path, verbose);
+  opts.progress = [&line](const MakeModelProgress& p) { line.update(p.bytes_done, p.bytes_total); };
   Status st = make_model(opts);
-  if (verbose) std::fputc('\n', stderr);
+  line.clear();
   MOELAB_TRY(st);
   std::filesystem::rename(opts.output_path, path, ec);
   if (ec) return Status::error(path + ": cannot move the new model into place: " + ec.message());

@@ -76,7 +76,7 @@ nlohmann::ordered_json describe(const Model& m) {
   return j;
 }
 
-std::string human_bytes(double b) {
+std::string binary_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
   while (b >= 1024 && u < 4) {
@@ -97,7 +97,9 @@ void register_info(CLI::App& app, CommandList& commands) {
   sub->add_option("model", *path, "GGUF model file")->required()->check(CLI::ExistingFile);
   sub->add_flag("--json", *json, "Print JSON");
   commands.push_back({sub, [path, json] {
-                        auto model = Model::load(*path);
+                        ModelOverrides load;
+                        load.prefault = false;  // only the metadata is read
+                        auto model = Model::load(*path, load);
                         if (!model.is_ok()) return fail(model.status());
                         const nlohmann::ordered_json j = describe(**model);
                         if (*json) {
@@ -107,7 +109,7 @@ void register_info(CLI::App& app, CommandList& commands) {
                         for (const auto& [key, value] : j.items()) {
                           std::string v = value.is_string() ? value.get<std::string>() : value.dump();
                           if (key.find("bytes") != std::string::npos && value.is_number())
-                            v += " (" + human_bytes(value.get<double>()) + ")";
+                            v += " (" + binary_bytes(value.get<double>()) + ")";
                           std::printf("%-26s %s\n", key.c_str(), v.c_str());
                         }
                         return 0;

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "base/progress.h"
 #include "cli/command.h"
 #include "model/synthetic/make_model.h"
 
@@ -38,16 +39,12 @@ void register_make_model(CLI::App& app, CommandList& commands) {
                           if (!t) return fail("make-model: unknown --type '" + a->type + "'");
                           opts.weight_type = *t;
                         }
-                        if (isatty(STDERR_FILENO)) {
-                          opts.progress = [](const MakeModelProgress& p) {
-                            std::fprintf(stderr, "\rmoelab: writing %lld/%lld tensors (%.0f%%)   ",
-                                         static_cast<long long>(p.tensors_done),
-                                         static_cast<long long>(p.tensors_total),
-                                         p.bytes_total ? 100.0 * p.bytes_done / p.bytes_total : 100.0);
-                          };
-                        }
+                        ProgressLine line("writing " + a->output);
+                        opts.progress = [&line](const MakeModelProgress& p) {
+                          line.update(p.bytes_done, p.bytes_total);
+                        };
                         Status st = make_model(opts);
-                        if (opts.progress) std::fputc('\n', stderr);
+                        line.clear();
                         if (!st.is_ok()) return fail(st);
                         std::fprintf(stderr, "moelab: wrote %s (preset %s, seed %llu)\n", a->output.c_str(),
                                      a->preset.c_str(), static_cast<unsigned long long>(a->seed));

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "base/progress.h"
 #include "base/thread_pool.h"
 #include "base/timer.h"
 #include "cli/command.h"
@@ -39,17 +40,11 @@ void register_quantize(CLI::App& app, CommandList& commands) {
          opts.input_path = a->input;
          opts.output_path = a->output;
          opts.target = *target;
-         if (isatty(STDERR_FILENO)) {
-           opts.progress = [](const QuantizeProgress& p) {
-             std::fprintf(stderr, "\rmoelab: quantizing %lld/%lld tensors (%.0f%%)   ",
-                          static_cast<long long>(p.tensors_done),
-                          static_cast<long long>(p.tensors_total),
-                          p.bytes_total ? 100.0 * p.bytes_done / p.bytes_total : 100.0);
-           };
-         }
+         ProgressLine line("quantizing " + a->input);
+         opts.progress = [&line](const QuantizeProgress& p) { line.update(p.bytes_done, p.bytes_total); };
          Timer timer;
          const Status st = quantize_model(opts, pool);
-         if (opts.progress) std::fputc('\n', stderr);
+         line.clear();
          if (!st.is_ok()) return fail(st);
          std::fprintf(stderr, "moelab: wrote %s (%s) in %.1f s\n", a->output.c_str(),
                       target->name.c_str(), timer.seconds());

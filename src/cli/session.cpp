@@ -1,5 +1,6 @@
 #include "cli/session.h"
 
+#include "base/progress.h"
 #include "model/router.h"
 
 namespace moelab {
@@ -8,7 +9,12 @@ Result<ModelSession> ModelSession::open(const std::string& path, const RunOption
                                         bool need_tokenizer) {
   ModelSession s;
   s.options = options;
-  MOELAB_ASSIGN_OR_RETURN(s.model, Model::load(path));
+  {
+    ProgressLine progress("loading " + path);
+    ModelOverrides load;
+    load.load_progress = [&progress](int64_t done, int64_t total) { progress.update(done, total); };
+    MOELAB_ASSIGN_OR_RETURN(s.model, Model::load(path, load));
+  }
   if (s.model->file().has("tokenizer.ggml.tokens")) {
     MOELAB_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::from_gguf(s.model->file()));
     s.tokenizer = std::make_unique<Tokenizer>(std::move(tok));

@@ -122,6 +122,8 @@ class GgufFile {
   TensorView view(const GgufTensorInfo& info) const;
   // Bytes of tensor data in total (the weights' footprint).
   uint64_t data_bytes() const { return data_bytes_; }
+  // The mapped file the views point into.
+  const MappedFile& mapping() const { return *file_; }
 
  private:
   std::string path_;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/timer.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/quant.h"
@@ -35,6 +36,11 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     model->config_.moe.n_expert_used = overrides.expert_used_count;
   }
   MOELAB_TRY(arch->bind_weights(model->file_, model->config_, model->weights_));
+  const MappedFile& mapping = model->file_.mapping();
+  const int64_t ram = physical_memory_bytes();
+  if (overrides.prefault && (ram == 0 || static_cast<int64_t>(mapping.size()) <= ram / 4 * 3)) {
+    mapping.prefault(overrides.load_progress);
+  }
   model->ws_ = std::make_unique<Workspace>(model->config_);
   return model;
 }

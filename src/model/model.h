@@ -6,6 +6,8 @@
 // read-only after load.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -34,6 +36,12 @@ struct ModelOverrides {
   // Replaces {arch}.expert_used_count (for experiments; the knobs in
   // RouterKnobs are the per-request way).
   int32_t expert_used_count = 0;
+  // Read the whole file into memory during load (MappedFile::prefault), so
+  // the first tokens do not pay the page faults. Skipped for files larger
+  // than 3/4 of physical memory, which could not stay resident anyway.
+  bool prefault = true;
+  // Called with (bytes read, bytes total) while prefaulting.
+  std::function<void(int64_t, int64_t)> load_progress;
 };
 
 class Model {
