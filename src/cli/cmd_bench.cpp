@@ -12,6 +12,7 @@
 #include "base/timer.h"
 #include "bench/bandwidth.h"
 #include "bench/model_bench.h"
+#include "bench/peer_results.h"
 #include "cli/command.h"
 #include "cli/session.h"
 
@@ -28,6 +29,7 @@ struct BenchArgs {
   int bandwidth_mib = 512;
   double bandwidth_gbs = 0;
   bool json = false, md = false;
+  std::string peer;  // llama-bench -o json/jsonl output to set beside ours
 };
 
 // llama.cpp's llama_ftype names for general.file_type.
@@ -113,12 +115,19 @@ int run_bench(const BenchArgs& a) {
   }
   if (tests.empty()) return fail("bench: nothing to run (-p and -n are all 0)");
 
+  std::vector<PeerResult> peer;
+  if (!a.peer.empty()) {
+    auto loaded = load_peer_results(a.peer);
+    if (!loaded.is_ok()) return fail(loaded.status().with_context("--peer"));
+    peer = std::move(*loaded);
+  }
   const bool tty = isatty(STDERR_FILENO);
   const bool markdown = !a.json;
   if (markdown) {
-    std::printf(
-        "| model | size | params | threads | test | t/s | B/token | floor t/s | %% floor |\n");
-    std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    std::printf("| model | size | params | threads | test | t/s | B/token | floor t/s | %% floor |%s\n",
+                peer.empty() ? "" : " peer t/s | vs peer |");
+    std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |%s\n",
+                peer.empty() ? "" : " ---: | ---: |");
   }
   for (const std::string& path : a.models) {
     for (int32_t n_threads : thread_counts) {
@@ -159,6 +168,8 @@ int run_bench(const BenchArgs& a) {
         const double floor_ts = bandwidth * 1e9 / static_cast<double>(bytes);
         const double pct = 100.0 * m->avg_ts / floor_ts;
         const int64_t peak = peak_rss_bytes();
+        const PeerResult* p = find_peer_result(peer, path, test.n_prompt, test.n_gen,
+                                               test.n_depth, n_threads);
         if (a.json) {
           nlohmann::ordered_json j;
           j["model_filename"] = path;
@@ -185,12 +196,24 @@ int run_bench(const BenchArgs& a) {
           j["pct_of_floor"] = pct;
           j["peak_rss_bytes"] = peak;
           j["avg_active_experts"] = m->avg_active_experts;
+          if (p != nullptr) {
+            j["peer_ts"] = p->avg_ts;
+            j["peer_stddev_ts"] = p->stddev_ts;
+            j["peer_build"] = p->build;
+            j["vs_peer"] = p->avg_ts > 0 ? m->avg_ts / p->avg_ts : 0.0;
+          }
           std::printf("%s\n", j.dump().c_str());
         } else {
-          std::printf("| %s | %.2f GiB | %s | %d | %s | %.2f ± %.2f | %.1f MB | %.1f | %.0f%% |\n",
+          std::printf("| %s | %.2f GiB | %s | %d | %s | %.2f ± %.2f | %.1f MB | %.1f | %.0f%% |",
                       model_type.c_str(), model.weight_bytes() / 1073741824.0,
                       human_params(model.n_params_total()).c_str(), n_threads, test.name().c_str(),
                       m->avg_ts, m->stddev_ts, bytes / 1e6, floor_ts, pct);
+          if (!peer.empty() && p != nullptr && p->avg_ts > 0) {
+            std::printf(" %.2f ± %.2f | %.2fx |", p->avg_ts, p->stddev_ts, m->avg_ts / p->avg_ts);
+          } else if (!peer.empty()) {
+            std::printf(" - | - |");
+          }
+          std::printf("\n");
         }
         std::fflush(stdout);
       }
@@ -230,6 +253,9 @@ void register_bench(CLI::App& app, CommandList& commands) {
                   "Use this read bandwidth (GB/s) instead of measuring it");
   auto* json = sub->add_flag("--json", a->json, "One JSON object per line per test");
   sub->add_flag("--md", a->md, "A markdown table (the default)")->excludes(json);
+  sub->add_option("--peer", a->peer,
+                  "A peer's results for the same tests (llama-bench -o json or -o jsonl output), "
+                  "printed beside ours with the ratio");
   commands.push_back({sub, [a] { return run_bench(*a); }});
 }
 

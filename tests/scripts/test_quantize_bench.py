@@ -173,6 +173,36 @@ def check_bench(work):
                   "bench --max-active-experts 1: fewer bytes per token")
         md = run("bench", path, "-p", "8", "-n", "2", "-r", "1", "--bandwidth-mib", "16")
         check(md.startswith("| model |") and md.count("\n") == 4, "bench: a markdown table by default")
+    check_bench_peer(work, path)
+
+
+def check_bench_peer(work, path):
+    """--peer: a llama-bench JSON file's figures beside ours, matched per test."""
+    peer = os.path.join(work, "peer.json")
+    with open(peer, "w") as f:  # shaped like `llama-bench -o json`, another directory
+        json.dump([{"build_commit": "b1", "model_filename": "/elsewhere/" + os.path.basename(path),
+                    "n_threads": 2, "n_prompt": 8, "n_gen": 0, "n_depth": 0, "avg_ts": 1000.0,
+                    "stddev_ts": 5.0}], f)
+    out = run("bench", path, "-p", "8", "-n", "2", "-r", "1", "-t", "2", "--bandwidth-mib", "16",
+              "--json", "--peer", peer)
+    rows = {r["test"]: r for r in map(json.loads, out.splitlines())}
+    pp, tg = rows.get("pp8", {}), rows.get("tg2", {})
+    check(pp.get("peer_ts") == 1000.0 and pp.get("peer_build") == "b1", "bench --peer: pp8 matched")
+    check(abs(pp.get("vs_peer", 0) - pp.get("avg_ts", -1) / 1000.0) < 1e-12,
+          "bench --peer: vs_peer = ours / peer")
+    check("peer_ts" not in tg, "bench --peer: no peer figure for a test the peer did not run")
+    md = run("bench", path, "-p", "8", "-n", "2", "-r", "1", "-t", "2", "--bandwidth-mib", "16",
+             "--peer", peer)
+    lines = md.splitlines()
+    check("| peer t/s | vs peer |" in lines[0] and "1000.00" in lines[2] and lines[3].endswith("| - | - |"),
+          "bench --peer: markdown columns")
+    bad = os.path.join(work, "bad-peer.json")
+    with open(bad, "w") as f:
+        f.write("[{\"model_filename\": \"m\"}]")
+    proc = subprocess.run([MOELAB, "bench", path, "-p", "8", "-n", "0", "--peer", bad],
+                          capture_output=True, text=True)
+    check(proc.returncode != 0 and bad in proc.stderr and "n_prompt" in proc.stderr,
+          f"bench --peer: a malformed file is an error naming it: {proc.stderr.strip()}")
 
 
 def main():
