@@ -122,14 +122,21 @@ void attention_chunk_simd(const AttnQuery& q, const AttnStream& kv, int32_t p0, 
       k1r[j] = w1 > 0 ? row_of(kv.k1, kv, t0 + j) : nullptr;
       vr[j] = row_of(kv.v, kv, t0 + j);
     }
-    // Scores, four key rows per pass over a head's query.
-    for (int32_t h = 0; h < nh; ++h) {
-      const float* qh0 = q.q0 + h * q.q0_stride;
-      const float* qh1 = w1 > 0 ? q.q1 + h * q.q1_stride : nullptr;
-      float* sh = s + int64_t{h} * kAttnTile;
-      int32_t j = 0;
-      for (; j + 4 <= nt; j += 4) score_rows<4>(qh0, qh1, k0r + j, k1r + j, w0, w1, q.scale, sh + j);
-      for (; j < nt; ++j) score_rows<1>(qh0, qh1, k0r + j, k1r + j, w0, w1, q.scale, sh + j);
+    // Scores, four key rows per pass over a head's query; all heads take
+    // those four rows while they sit in L1.
+    for (int32_t j = 0; j < nt; j += 4) {
+      const bool four = j + 4 <= nt;
+      for (int32_t h = 0; h < nh; ++h) {
+        const float* qh0 = q.q0 + h * q.q0_stride;
+        const float* qh1 = w1 > 0 ? q.q1 + h * q.q1_stride : nullptr;
+        float* sh = s + int64_t{h} * kAttnTile;
+        if (four) {
+          score_rows<4>(qh0, qh1, k0r + j, k1r + j, w0, w1, q.scale, sh + j);
+        } else {
+          for (int32_t jj = j; jj < nt; ++jj)
+            score_rows<1>(qh0, qh1, k0r + jj, k1r + jj, w0, w1, q.scale, sh + jj);
+        }
+      }
     }
     // Online softmax: new running max, rescale factor, weights and their sum.
     for (int32_t h = 0; h < nh; ++h) {
