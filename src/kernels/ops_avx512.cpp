@@ -36,3 +36,16 @@ void axpy_avx512(float a, const float* x, float* y, int64_t n) {
 }
 
 }  // namespace moelab::ops_internal
+
+#define MOELAB_OPS_AVX512 1
+#include "kernels/ops_x86.h"
+
+namespace moelab::ops_internal {
+
+const ElementwiseKernels& avx512_elementwise() {
+  static const ElementwiseKernels k{exp_array_simd, rms_norm_simd, softmax_simd, silu_mul_simd,
+                                    rope_rotate_simd};
+  return k;
+}
+
+}  // namespace moelab::ops_internal

@@ -41,13 +41,11 @@ struct Model::Workspace {
   std::vector<float> attn;      // [n_tokens, n_head·hd_v] attention output (pre o-proj)
   std::vector<float> q, k, v;   // GQA projections; MLA: q = [n_tokens, n_head·(nope+rope)]
   std::vector<int64_t> slot;    // [n_tokens] KV cache slot of each token
-  std::vector<std::vector<float>> scores;  // per thread: [n_ctx] attention probabilities
 
   // MLA
   std::vector<float> cq;        // [n_tokens, q_lora]
   std::vector<float> kv_a;      // [n_tokens, kv_lora + rope]
-  std::vector<float> head_in;   // [n_tokens, max(nope, kv_lora)] one head's gathered inputs
-  std::vector<float> head_out;  // [n_tokens, max(kv_lora, v)] one head's outputs
+  std::vector<float> head_out;  // [n_tokens, n_head·v] absorbed-MLA outputs before their scatter
   std::vector<float> q_abs;     // [n_tokens, n_head, kv_lora] absorbed queries
   std::vector<float> u;         // [n_tokens, n_head, kv_lora] attention-weighted latents
   std::vector<float> latent;    // [n_ctx, kv_lora] one sequence's cached latents

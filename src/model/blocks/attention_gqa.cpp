@@ -1,9 +1,12 @@
 // Grouped-query attention over the paged KV cache (llama, qwen2moe, qwen3moe).
 // Query head j reads KV head j / (n_head / n_head_kv). Scores and softmax in
-// float32; each (token, head) pair is independent, so a token's result never
-// depends on what else is in the batch.
+// float32 (kernels/attention.h: tiled, online softmax, one pass over the
+// cache); each (token, head) pair is independent and context chunks depend
+// only on the context length, so a token's result never depends on what else
+// is in the batch.
 #include <cmath>
 
+#include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "model/workspace.h"
@@ -56,51 +59,30 @@ void Model::attention_gqa(int32_t layer, const Batch& batch, KvCache& cache, Thr
     std::copy(v + t * nv, v + t * nv + nv, cache.v(layer, w.slot[t]));
   }
 
-  // Attention: one task per (token, head).
-  float* out = grow(w.attn, n * int64_t{c.n_head} * hdv);
-  if (w.scores.size() < static_cast<size_t>(pool.size())) w.scores.resize(pool.size());
+  // Attention: one unit per (token, KV head) with its group of query heads,
+  // so each cached K/V row is read once for all of them (attention.h splits
+  // units by context chunk and head when there are fewer than threads).
+  float* out = grow(w.attn, n * int64_t{c.n_head} * hdv);  // [n_tokens, n_head·hdv]
   const int32_t group = c.n_head / c.n_head_kv;
-  const int32_t bs = cache.block_size();
-  // One task per (token, KV head, share of its query heads): each cached K/V
-  // row is read once for all the query heads that share it, while it sits in
-  // L1. The query heads of a group are split only when there are fewer
-  // (token, KV head) pairs than threads. Each head's arithmetic is unchanged.
-  const int64_t pairs = int64_t{n} * c.n_head_kv;
-  const int32_t splits = pairs >= pool.size() ? 1 : std::min<int32_t>(group, pool.size());
-  const int32_t per_split = (group + splits - 1) / splits;
-  pool.parallel_for(pairs * splits, [&](int64_t begin, int64_t end, int thread) {
-    std::vector<float>& scores_buf = w.scores[thread];
-    for (int64_t task = begin; task < end; ++task) {
-      const int32_t t = static_cast<int32_t>(task / (int64_t{c.n_head_kv} * splits));
-      const int32_t kvh = static_cast<int32_t>(task / splits % c.n_head_kv);
-      const int32_t sub = static_cast<int32_t>(task % splits);
-      const int32_t h0 = kvh * group + sub * per_split;
-      const int32_t h1 = std::min(kvh * group + group, h0 + per_split);
-      if (h0 >= h1) continue;
-      const BatchSequence& seq = batch.sequences[batch.seq[t]];
-      const int32_t n_ctx = batch.positions[t] + 1;
-      float* scores = grow(scores_buf, int64_t{h1 - h0} * n_ctx);  // [heads, n_ctx]
-      for (int32_t p = 0; p < n_ctx; ++p) {
-        const int64_t s = int64_t{seq.block_table[p / bs]} * bs + p % bs;
-        const float* k_row = cache.k(layer, s) + int64_t{kvh} * hd;
-        for (int32_t hh = h0; hh < h1; ++hh) {
-          scores[int64_t{hh - h0} * n_ctx + p] = dot_f32(q + t * nq + int64_t{hh} * hd, k_row, hd) * c.attn_scale;
-        }
-      }
-      for (int32_t hh = h0; hh < h1; ++hh) {
-        softmax_inplace(scores + int64_t{hh - h0} * n_ctx, n_ctx);
-        float* o = out + (int64_t{t} * c.n_head + hh) * hdv;
-        std::fill(o, o + hdv, 0.0f);
-      }
-      for (int32_t p = 0; p < n_ctx; ++p) {
-        const int64_t s = int64_t{seq.block_table[p / bs]} * bs + p % bs;
-        const float* v_row = cache.v(layer, s) + int64_t{kvh} * hdv;
-        for (int32_t hh = h0; hh < h1; ++hh) {
-          axpy(scores[int64_t{hh - h0} * n_ctx + p], v_row, out + (int64_t{t} * c.n_head + hh) * hdv, hdv);
-        }
-      }
-    }
-  });
+  const KvLayout& kvl = cache.layout();
+  attention_run(int64_t{n} * c.n_head_kv, [&](int64_t u) {
+    const int32_t t = static_cast<int32_t>(u / c.n_head_kv);
+    const int32_t kvh = static_cast<int32_t>(u % c.n_head_kv);
+    const BatchSequence& seq = batch.sequences[batch.seq[t]];
+    AttnUnit x;
+    x.n_ctx = batch.positions[t] + 1;
+    x.q.n_heads = group;
+    x.q.q0 = q + t * nq + int64_t{kvh} * group * hd;
+    x.q.q0_stride = hd;
+    x.q.scale = c.attn_scale;
+    x.q.out = out + (int64_t{t} * c.n_head + int64_t{kvh} * group) * hdv;
+    x.q.out_stride = hdv;
+    x.kv.k0 = {cache.k(layer, 0) + int64_t{kvh} * hd, kvl.k_width, hd, true};
+    x.kv.v = {cache.v(layer, 0) + int64_t{kvh} * hdv, kvl.v_width, hdv, true};
+    x.kv.block_table = seq.block_table;
+    x.kv.block_size = cache.block_size();
+    return x;
+  }, pool);
 
   float* proj = grow(w.proj, n * int64_t{c.n_embd});
   matmul(a.output, out, n, proj, pool);

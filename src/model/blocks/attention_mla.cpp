@@ -12,6 +12,7 @@
 #include <cmath>
 #include <span>
 
+#include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "model/workspace.h"
@@ -26,6 +27,31 @@ TensorView row_range(const TensorView& m, int64_t first, int64_t count) {
   v.ne = {m.ne[0], count, 1, 1};
   v.data = m.data + first * m.row_bytes();
   return v;
+}
+
+// Pointers to each head's input rows, kept per thread across calls.
+std::vector<const float*>& head_inputs() {
+  thread_local std::vector<const float*> xs;
+  return xs;
+}
+
+// For every head h: y[i·ldy + h·n_out + row] = W_h[row] · xs[h·n_tok + i],
+// one parallel region of (head, row chunk) tasks instead of one matmul per
+// head. matmul_rows runs matmul's own kernels, so every row gets the bits a
+// per-head matmul would give.
+//   weight(h): [n_out, n_in]; xs: [n_head, n_tok] row pointers; y: [n_tok, ldy]
+template <typename WeightFn>
+void per_head_matmul(ThreadPool& pool, int32_t n_head, const WeightFn& weight, const float* const* xs,
+                     int64_t n_tok, float* y, int64_t ldy, int64_t n_out) {
+  constexpr int64_t kRows = 64;  // a multiple of 16: threads never share a line of y
+  const int64_t chunks = (n_out + kRows - 1) / kRows;
+  pool.parallel_for(int64_t{n_head} * chunks, [&](int64_t begin, int64_t end, int) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int32_t h = static_cast<int32_t>(task / chunks);
+      const int64_t r0 = task % chunks * kRows, r1 = std::min(n_out, r0 + kRows);
+      matmul_rows(weight(h), xs + h * n_tok, n_tok, y + h * n_out, ldy, r0, r1);
+    }
+  });
 }
 
 }  // namespace
@@ -87,11 +113,11 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
   }
 
   float* out = grow(w.attn, int64_t{n} * nh * vd);  // [n, n_head·v]
-  if (w.scores.size() < static_cast<size_t>(pool.size())) w.scores.resize(pool.size());
   const int32_t bs = cache.block_size();
   auto slot_of = [&](const BatchSequence& seq, int32_t p) {
     return int64_t{seq.block_table[p / bs]} * bs + p % bs;
   };
+  const float* lat_base = cache.k(layer, 0);  // [slots, kv_lora + rope]
 
   // ---- absorbed form, for all tokens of absorbed sequences at once ----
   std::vector<int32_t>& abs_tokens = w.mla_absorbed_tokens;
@@ -100,65 +126,45 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
     if (p.absorbed) abs_tokens.insert(abs_tokens.end(), p.tokens.begin(), p.tokens.end());
   const int32_t na = static_cast<int32_t>(abs_tokens.size());
   if (na > 0) {
-    float* q_abs = grow(w.q_abs, int64_t{na} * nh * r);  // [na, n_head, kv_lora]
-    float* u = grow(w.u, int64_t{na} * nh * r);          // [na, n_head, kv_lora]
-    float* head_in = grow(w.head_in, int64_t{na} * std::max(nope, r));
-    float* head_out = grow(w.head_out, int64_t{na} * std::max(r, vd));
-    for (int32_t hh = 0; hh < nh; ++hh) {
-      for (int32_t i = 0; i < na; ++i) {
-        const float* src = q + (int64_t{abs_tokens[i]} * nh + hh) * qk;
-        std::copy(src, src + nope, head_in + int64_t{i} * nope);
-      }
-      matmul(a.k_b.matrix(hh), head_in, na, head_out, pool);  // [na, kv_lora]
-      for (int32_t i = 0; i < na; ++i)
-        std::copy(head_out + int64_t{i} * r, head_out + int64_t{i + 1} * r, q_abs + (int64_t{i} * nh + hh) * r);
-    }
-    // One task per (token, group of heads): each cached latent row is read
-    // once per group and used by all its heads while it sits in L1, instead
-    // of once per head. Groups only split heads when there are fewer tokens
-    // than threads (decode). Each head's arithmetic is unchanged.
-    const int32_t groups = na >= pool.size() ? 1 : std::min(nh, pool.size());
-    const int32_t per_group = (nh + groups - 1) / groups;
-    pool.parallel_for(int64_t{na} * groups, [&](int64_t begin, int64_t end, int thread) {
-      for (int64_t task = begin; task < end; ++task) {
-        const int32_t i = static_cast<int32_t>(task / groups), g = static_cast<int32_t>(task % groups);
-        const int32_t h0 = g * per_group, h1 = std::min(nh, h0 + per_group);
-        if (h0 >= h1) continue;
-        const int32_t t = abs_tokens[i];
-        const BatchSequence& seq = batch.sequences[batch.seq[t]];
-        const int32_t n_ctx = batch.positions[t] + 1;
-        float* scores = grow(w.scores[thread], int64_t{h1 - h0} * n_ctx);  // [heads, n_ctx]
-        for (int32_t p = 0; p < n_ctx; ++p) {
-          const float* lat = cache.k(layer, slot_of(seq, p));
-          for (int32_t hh = h0; hh < h1; ++hh) {
-            const float* qa = q_abs + (int64_t{i} * nh + hh) * r;
-            const float* qpe = q + (int64_t{t} * nh + hh) * qk + nope;
-            scores[int64_t{hh - h0} * n_ctx + p] =
-                (dot_f32(qa, lat, r) + dot_f32(qpe, lat + r, rope)) * c.attn_scale;
-          }
-        }
-        for (int32_t hh = h0; hh < h1; ++hh) {
-          softmax_inplace(scores + int64_t{hh - h0} * n_ctx, n_ctx);
-          float* ui = u + (int64_t{i} * nh + hh) * r;
-          std::fill(ui, ui + r, 0.0f);
-        }
-        for (int32_t p = 0; p < n_ctx; ++p) {
-          const float* lat = cache.k(layer, slot_of(seq, p));
-          for (int32_t hh = h0; hh < h1; ++hh)
-            axpy(scores[int64_t{hh - h0} * n_ctx + p], lat, u + (int64_t{i} * nh + hh) * r, r);
-        }
-      }
-    });
-    for (int32_t hh = 0; hh < nh; ++hh) {
-      for (int32_t i = 0; i < na; ++i) {
-        const float* src = u + (int64_t{i} * nh + hh) * r;
-        std::copy(src, src + r, head_in + int64_t{i} * r);
-      }
-      matmul(row_range(a.v_b, int64_t{hh} * vd, vd), head_in, na, head_out, pool);  // [na, v]
-      for (int32_t i = 0; i < na; ++i)
-        std::copy(head_out + int64_t{i} * vd, head_out + int64_t{i + 1} * vd,
-                  out + (int64_t{abs_tokens[i]} * nh + hh) * vd);
-    }
+    float* q_abs = grow(w.q_abs, int64_t{na} * nh * r);   // [na, n_head, kv_lora]
+    float* u = grow(w.u, int64_t{na} * nh * r);           // [na, n_head, kv_lora]
+    float* v_abs = grow(w.head_out, int64_t{na} * nh * vd);  // [na, n_head·v]
+    std::vector<const float*>& xs = head_inputs();       // [n_head, na]
+    xs.resize(int64_t{nh} * na);
+    // q_abs[i, h] = W_UK[h] · q_nope[i, h]: every head in one parallel region.
+    for (int32_t hh = 0; hh < nh; ++hh)
+      for (int32_t i = 0; i < na; ++i) xs[int64_t{hh} * na + i] = q + (int64_t{abs_tokens[i]} * nh + hh) * qk;
+    per_head_matmul(pool, nh, [&](int32_t hh) { return a.k_b.matrix(hh); }, xs.data(), na, q_abs,
+                    int64_t{nh} * r, r);
+    // One unit per token with all its heads: they share the latent stream,
+    // so each cached row is read once for all of them (V is the latent c).
+    attention_run(na, [&](int64_t i) {
+      const int32_t t = abs_tokens[i];
+      AttnUnit x;
+      x.n_ctx = batch.positions[t] + 1;
+      x.q.n_heads = nh;
+      x.q.q0 = q_abs + i * nh * r;
+      x.q.q0_stride = r;
+      x.q.q1 = q + int64_t{t} * nh * qk + nope;
+      x.q.q1_stride = qk;
+      x.q.scale = c.attn_scale;
+      x.q.out = u + i * nh * r;
+      x.q.out_stride = r;
+      x.kv.k0 = {lat_base, lat_w, r, true};
+      x.kv.k1 = {lat_base + r, lat_w, rope, true};
+      x.kv.v = {lat_base, lat_w, r, true};
+      x.kv.block_table = batch.sequences[batch.seq[t]].block_table;
+      x.kv.block_size = bs;
+      return x;
+    }, pool);
+    // out[i, h] = W_UV[h] · u[i, h], again in one parallel region.
+    for (int32_t hh = 0; hh < nh; ++hh)
+      for (int32_t i = 0; i < na; ++i) xs[int64_t{hh} * na + i] = u + (int64_t{i} * nh + hh) * r;
+    per_head_matmul(pool, nh, [&](int32_t hh) { return row_range(a.v_b, int64_t{hh} * vd, vd); },
+                    xs.data(), na, v_abs, int64_t{nh} * vd, vd);
+    for (int32_t i = 0; i < na; ++i)
+      std::copy(v_abs + int64_t{i} * nh * vd, v_abs + int64_t{i + 1} * nh * vd,
+                out + int64_t{abs_tokens[i]} * nh * vd);
   }
 
   // ---- decompressed form, one sequence at a time ----
@@ -175,24 +181,25 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
     float* v_dec = grow(w.v_dec, int64_t{ctx} * nh * vd);      // [ctx, n_head·v]
     matmul(a.k_dec, latent, ctx, k_nope, pool);
     matmul(a.v_b, latent, ctx, v_dec, pool);
+    // One unit per (token, head): k_nope and v by position from the dense
+    // buffers, k_pe by slot from the cache.
     const int32_t nt = static_cast<int32_t>(p.tokens.size());
-    pool.parallel_for(int64_t{nt} * nh, [&](int64_t begin, int64_t end, int thread) {
-      for (int64_t task = begin; task < end; ++task) {
-        const int32_t t = p.tokens[task / nh], hh = static_cast<int32_t>(task % nh);
-        const int32_t n_ctx = batch.positions[t] + 1;
-        float* scores = grow(w.scores[thread], n_ctx);
-        const float* qh = q + (int64_t{t} * nh + hh) * qk;
-        for (int32_t pos = 0; pos < n_ctx; ++pos) {
-          const float* kpe = cache.k(layer, slot_of(seq, pos)) + r;
-          scores[pos] = (dot_f32(qh, k_nope + (int64_t{pos} * nh + hh) * nope, nope) +
-                         dot_f32(qh + nope, kpe, rope)) * c.attn_scale;
-        }
-        softmax_inplace(scores, n_ctx);
-        float* o = out + (int64_t{t} * nh + hh) * vd;
-        std::fill(o, o + vd, 0.0f);
-        for (int32_t pos = 0; pos < n_ctx; ++pos) axpy(scores[pos], v_dec + (int64_t{pos} * nh + hh) * vd, o, vd);
-      }
-    });
+    attention_run(int64_t{nt} * nh, [&](int64_t task) {
+      const int32_t t = p.tokens[task / nh], hh = static_cast<int32_t>(task % nh);
+      AttnUnit x;
+      x.n_ctx = batch.positions[t] + 1;
+      x.q.n_heads = 1;
+      x.q.q0 = q + (int64_t{t} * nh + hh) * qk;
+      x.q.q1 = x.q.q0 + nope;
+      x.q.scale = c.attn_scale;
+      x.q.out = out + (int64_t{t} * nh + hh) * vd;
+      x.kv.k0 = {k_nope + int64_t{hh} * nope, int64_t{nh} * nope, nope, false};
+      x.kv.k1 = {lat_base + r, lat_w, rope, true};
+      x.kv.v = {v_dec + int64_t{hh} * vd, int64_t{nh} * vd, vd, false};
+      x.kv.block_table = seq.block_table;
+      x.kv.block_size = bs;
+      return x;
+    }, pool);
   }
 
   float* proj = grow(w.proj, int64_t{n} * c.n_embd);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/ops.h"
+
 namespace moelab {
 namespace {
 
@@ -35,27 +37,21 @@ Rope::Rope(const RopeConfig& c) : config_(c) {
 }
 
 void Rope::apply(float* x, int32_t n_heads, int32_t head_stride, int32_t pos) const {
+  // cos/sin of each pair's angle once per call (in double, then rounded, as
+  // before), then every head rotated with the vector kernel.
   const int32_t half = config_.n_rot / 2;
+  thread_local std::vector<float> cs, sn;
+  if (static_cast<int32_t>(cs.size()) < half) {
+    cs.resize(half);
+    sn.resize(half);
+  }
   for (int32_t i = 0; i < half; ++i) {
     const double angle = pos * theta_[i];
-    const float c = static_cast<float>(std::cos(angle));
-    const float s = static_cast<float>(std::sin(angle));
-    for (int32_t h = 0; h < n_heads; ++h) {
-      float* head = x + static_cast<int64_t>(h) * head_stride;
-      float* a;
-      float* b;
-      if (config_.style == RopeStyle::kNorm) {
-        a = head + 2 * i;
-        b = head + 2 * i + 1;
-      } else {
-        a = head + i;
-        b = head + i + half;
-      }
-      const float x0 = *a, x1 = *b;
-      *a = x0 * c - x1 * s;
-      *b = x0 * s + x1 * c;
-    }
+    cs[i] = static_cast<float>(std::cos(angle));
+    sn[i] = static_cast<float>(std::sin(angle));
   }
+  rope_rotate(x, n_heads, head_stride, cs.data(), sn.data(), half,
+              config_.style != RopeStyle::kNorm);
 }
 
 }  // namespace moelab
