@@ -8,7 +8,10 @@ Result<ModelSession> ModelSession::open(const std::string& path, const RunOption
                                         bool need_tokenizer) {
   ModelSession s;
   s.options = options;
-  MOELAB_ASSIGN_OR_RETURN(s.model, Model::load(path));
+  ModelOverrides overrides;
+  overrides.activations =
+      options.activations == "f32" ? Activations::kFloat32 : Activations::kQuantized;
+  MOELAB_ASSIGN_OR_RETURN(s.model, Model::load(path, overrides));
   if (s.model->file().has("tokenizer.ggml.tokens")) {
     MOELAB_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::from_gguf(s.model->file()));
     s.tokenizer = std::make_unique<Tokenizer>(std::move(tok));

@@ -12,6 +12,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "formats/gguf.h"
+#include "kernels/matmul.h"
 #include "model/batch.h"
 #include "model/config.h"
 #include "model/expert_stats.h"
@@ -34,6 +35,10 @@ struct ModelOverrides {
   // Replaces {arch}.expert_used_count (for experiments; the knobs in
   // RouterKnobs are the per-request way).
   int32_t expert_used_count = 0;
+  // How token rows meet quantized weights in every matrix product (see
+  // kernels/matmul.h): 8-bit integer dots by default, as llama.cpp does;
+  // kFloat32 keeps them float (closest to the exact math).
+  Activations activations = Activations::kQuantized;
 };
 
 class Model {
@@ -44,6 +49,7 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const GgufFile& file() const { return file_; }
+  Activations activations() const { return act_; }
   const ModelWeights& weights() const { return weights_; }
   KvLayout kv_layout() const;
 
@@ -78,6 +84,7 @@ class Model {
   ModelConfig config_;
   ModelWeights weights_;
   std::unique_ptr<Workspace> ws_;
+  Activations act_ = Activations::kQuantized;
 };
 
 }  // namespace moelab

@@ -46,16 +46,16 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
   float* q = grow(w.q, int64_t{n} * nh * qk);
   if (m.q_lora_rank > 0) {
     float* cq = grow(w.cq, int64_t{n} * m.q_lora_rank);
-    matmul(a.q_a, w.h.data(), n, cq, pool);
+    matmul(a.q_a, w.h.data(), n, cq, pool, act_);
     const float* norm = reinterpret_cast<const float*>(a.q_a_norm.data);
     for (int32_t t = 0; t < n; ++t) rms_norm(cq + int64_t{t} * m.q_lora_rank, norm, cq + int64_t{t} * m.q_lora_rank, m.q_lora_rank, c.rms_eps);
-    matmul(a.q_b, cq, n, q, pool);
+    matmul(a.q_b, cq, n, q, pool, act_);
   } else {
-    matmul(a.q, w.h.data(), n, q, pool);
+    matmul(a.q, w.h.data(), n, q, pool, act_);
   }
   // kv_a: [n, kv_lora + rope] → normalised c, roped k_pe (k_pe is not normalised).
   float* kv_a = grow(w.kv_a, int64_t{n} * lat_w);
-  matmul(a.kv_a_mqa, w.h.data(), n, kv_a, pool);
+  matmul(a.kv_a_mqa, w.h.data(), n, kv_a, pool, act_);
   const float* kv_norm = reinterpret_cast<const float*>(a.kv_a_norm.data);
   for (int32_t t = 0; t < n; ++t) {
     float* row = kv_a + int64_t{t} * lat_w;
@@ -109,7 +109,7 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
         const float* src = q + (int64_t{abs_tokens[i]} * nh + hh) * qk;
         std::copy(src, src + nope, head_in + int64_t{i} * nope);
       }
-      matmul(a.k_b.matrix(hh), head_in, na, head_out, pool);  // [na, kv_lora]
+      matmul(a.k_b.matrix(hh), head_in, na, head_out, pool, act_);  // [na, kv_lora]
       for (int32_t i = 0; i < na; ++i)
         std::copy(head_out + int64_t{i} * r, head_out + int64_t{i + 1} * r, q_abs + (int64_t{i} * nh + hh) * r);
     }
@@ -154,7 +154,7 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
         const float* src = u + (int64_t{i} * nh + hh) * r;
         std::copy(src, src + r, head_in + int64_t{i} * r);
       }
-      matmul(row_range(a.v_b, int64_t{hh} * vd, vd), head_in, na, head_out, pool);  // [na, v]
+      matmul(row_range(a.v_b, int64_t{hh} * vd, vd), head_in, na, head_out, pool, act_);  // [na, v]
       for (int32_t i = 0; i < na; ++i)
         std::copy(head_out + int64_t{i} * vd, head_out + int64_t{i + 1} * vd,
                   out + (int64_t{abs_tokens[i]} * nh + hh) * vd);
@@ -173,8 +173,8 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
     }
     float* k_nope = grow(w.k_nope, int64_t{ctx} * nh * nope);  // [ctx, n_head·nope]
     float* v_dec = grow(w.v_dec, int64_t{ctx} * nh * vd);      // [ctx, n_head·v]
-    matmul(a.k_dec, latent, ctx, k_nope, pool);
-    matmul(a.v_b, latent, ctx, v_dec, pool);
+    matmul(a.k_dec, latent, ctx, k_nope, pool, act_);
+    matmul(a.v_b, latent, ctx, v_dec, pool, act_);
     const int32_t nt = static_cast<int32_t>(p.tokens.size());
     pool.parallel_for(int64_t{nt} * nh, [&](int64_t begin, int64_t end, int thread) {
       for (int64_t task = begin; task < end; ++task) {
@@ -196,7 +196,7 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
   }
 
   float* proj = grow(w.proj, int64_t{n} * c.n_embd);
-  matmul(a.output, out, n, proj, pool);
+  matmul(a.output, out, n, proj, pool, act_);
 }
 
 }  // namespace moelab
