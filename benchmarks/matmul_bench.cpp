@@ -1,6 +1,7 @@
 // Kernel microbenchmarks: the matrix product for each weight type and kernel
 // family, at decode (1 token: bound by reading the weights) and prefill
-// (64 tokens: bound by arithmetic) sizes. Counters: weight bytes/s and FLOP/s.
+// (64 tokens: bound by arithmetic) sizes, with float32 and 8-bit quantized
+// activations (the integer dots). Counters: weight bytes/s and FLOP/s.
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -49,6 +50,7 @@ void BM_Matmul(benchmark::State& state) {
   const auto isa = static_cast<Isa>(state.range(1));
   const int64_t n_tok = state.range(2);
   const int threads = static_cast<int>(state.range(3));
+  const auto act = static_cast<Activations>(state.range(4));
   if (!isa_supported(isa)) {
     state.SkipWithError("ISA not supported");
     return;
@@ -57,14 +59,16 @@ void BM_Matmul(benchmark::State& state) {
   ThreadPool pool(threads);
   std::vector<float> x(n_tok * kIn, 0.5f), y(n_tok * kOut);
   for (auto _ : state) {
-    matmul_with_isa(isa, w.view, x.data(), n_tok, y.data(), pool);
+    matmul_with_isa(isa, w.view, x.data(), n_tok, y.data(), pool, act);
     benchmark::DoNotOptimize(y.data());
   }
   state.counters["weight_B/s"] = benchmark::Counter(
       static_cast<double>(w.bytes.size()) * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["FLOP/s"] = benchmark::Counter(2.0 * kIn * kOut * n_tok * state.iterations(),
                                                 benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(dtype_info(type).name) + " " + isa_name(isa));
+  const bool integer = act == Activations::kQuantized && has_integer_kernel(isa, type);
+  state.SetLabel(std::string(dtype_info(type).name) + " " + isa_name(isa) + " " +
+                 (integer ? "q8" : "f32"));
 }
 
 void matmul_args(benchmark::internal::Benchmark* b) {
@@ -73,13 +77,35 @@ void matmul_args(benchmark::internal::Benchmark* b) {
     for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
       for (int64_t n_tok : {1, 4, 64}) {
         for (int threads : {1, 2}) {
-          b->Args({static_cast<int64_t>(t), static_cast<int64_t>(isa), n_tok, threads});
+          for (Activations act : {Activations::kFloat32, Activations::kQuantized}) {
+            b->Args({static_cast<int64_t>(t), static_cast<int64_t>(isa), n_tok, threads,
+                     static_cast<int64_t>(act)});
+          }
         }
       }
     }
   }
 }
 BENCHMARK(BM_Matmul)->Apply(matmul_args)->UseRealTime();
+
+// Quantizing one activation row for the integer kernels (per matmul call).
+void BM_QuantizeActivation(benchmark::State& state) {
+  const auto act_type = static_cast<DType>(state.range(0));
+  std::vector<float> x(kIn);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (auto& v : x) v = dist(rng);
+  std::vector<uint8_t> q(quantized_activation_bytes(act_type, kIn));
+  for (auto _ : state) {
+    quantize_activation(act_type, x.data(), kIn, q.data());
+    benchmark::DoNotOptimize(q.data());
+  }
+  state.counters["B/s"] =
+      benchmark::Counter(4.0 * kIn * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_QuantizeActivation)
+    ->Arg(static_cast<int64_t>(DType::kQ8_0))
+    ->Arg(static_cast<int64_t>(DType::kQ8_K));
 
 void BM_RmsNorm(benchmark::State& state) {
   std::vector<float> x(kIn, 0.3f), w(kIn, 1.0f), y(kIn);

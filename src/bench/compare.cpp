@@ -326,7 +326,9 @@ Result<std::vector<ModelProfile>> profile_model(const std::string& path, const s
                                                 const CompareOptions& options, ThreadPool& pool,
                                                 const CompareProgress& progress) {
   if (progress) progress(label + ": loading " + path);
-  auto loaded = Model::load(path);
+  ModelOverrides overrides;
+  if (options.float_activations) overrides.activations = Activations::kFloat32;
+  auto loaded = Model::load(path, overrides);
   if (!loaded.is_ok()) return loaded.status().with_context(path);
   std::unique_ptr<Model> model = std::move(*loaded);
   const ModelConfig& c = model->config();

@@ -37,6 +37,7 @@ struct CompareOptions {
   std::vector<int32_t> max_active_experts;  // MoE variants besides the model's own k
   int64_t memory_budget = 0;  // bytes; 0: this machine's physical memory
   uint64_t seed = 1;          // prompts are seeded random token ids
+  bool float_activations = false;  // true: --activations f32 (default: 8-bit integer dots)
 };
 
 // Throughput of `concurrency` sequences decoding together.

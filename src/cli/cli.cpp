@@ -23,6 +23,9 @@ void RunOptions::add_to(CLI::App* app) {
                   "MoE: each token uses the fewest ranked experts whose routing weight reaches P (0 < P <= 1)");
   app->add_option("--mla-mode", mla_mode, "DeepSeek MLA form: auto, absorbed or decompressed")
       ->check(CLI::IsMember({"auto", "absorbed", "decompressed"}));
+  app->add_option("--activations", activations,
+                  "Token rows against quantized weights: q8 (8-bit integer dots, as llama.cpp) or f32")
+      ->check(CLI::IsMember({"q8", "f32"}));
   app->add_option("--kv-cache-mib", kv_cache_mib, "KV cache size in MiB (default: what the request needs)")
       ->check(CLI::Range(0, 1 << 22));
 }

@@ -25,6 +25,7 @@ struct BenchArgs {
   int reps = 5;
   int max_active_experts = 0;
   float expert_threshold = 1.0f;
+  std::string activations = "q8";
   int batch = 512;
   int bandwidth_mib = 512;
   double bandwidth_gbs = 0;
@@ -135,6 +136,7 @@ int run_bench(const BenchArgs& a) {
       options.threads = n_threads;
       options.max_active_experts = a.max_active_experts;
       options.expert_threshold = a.expert_threshold;
+      options.activations = a.activations;
       auto session = ModelSession::open(path, options, false);
       if (!session.is_ok()) return fail(session.status());
       Model& model = *session->model;
@@ -179,6 +181,7 @@ int run_bench(const BenchArgs& a) {
           j["n_batch"] = a.batch;
           j["n_ubatch"] = a.batch;
           j["n_threads"] = n_threads;
+          j["activations"] = a.activations;
           j["cpu_info"] = std::string(isa_name(cpu_features().best_isa()));
           j["test"] = test.name();
           j["n_prompt"] = test.n_prompt;
@@ -251,6 +254,9 @@ void register_bench(CLI::App& app, CommandList& commands) {
       ->check(CLI::Range(1, 1 << 20));
   sub->add_option("--bandwidth-gbs", a->bandwidth_gbs,
                   "Use this read bandwidth (GB/s) instead of measuring it");
+  sub->add_option("--activations", a->activations,
+                  "Token rows against quantized weights: q8 (8-bit integer dots) or f32")
+      ->check(CLI::IsMember({"q8", "f32"}));
   auto* json = sub->add_flag("--json", a->json, "One JSON object per line per test");
   sub->add_flag("--md", a->md, "A markdown table (the default)")->excludes(json);
   sub->add_option("--peer", a->peer,

@@ -27,6 +27,7 @@ struct BenchServeArgs {
   std::string api_key;
   std::string model_name;
   int threads = 0;
+  std::string activations = "q8";
   int kv_cache_mib = 0;
   int max_batch_tokens = 512;
 };
@@ -81,6 +82,7 @@ int bench_serve(const BenchServeArgs& a) {
   } else {
     RunOptions options;
     options.threads = a.threads;
+    options.activations = a.activations;
     auto s = ModelSession::open(a.target, options, /*need_tokenizer=*/true);
     if (!s.is_ok()) return fail(s.status());
     session = std::make_unique<ModelSession>(std::move(*s));
@@ -148,6 +150,8 @@ void register_bench_serve(CLI::App& app, CommandList& commands) {
   sub->add_option("--api-key", a->api_key, "Bearer key for the server");
   sub->add_option("--model-name", a->model_name, "Model id to send (default: the server's first)");
   sub->add_option("-t,--threads", a->threads, "In-process server: compute threads")->check(CLI::Range(0, 1024));
+  sub->add_option("--activations", a->activations, "In-process server: q8 or f32 activations")
+      ->check(CLI::IsMember({"q8", "f32"}));
   sub->add_option("--kv-cache-mib", a->kv_cache_mib, "In-process server: KV cache MiB")->check(CLI::Range(0, 1 << 22));
   sub->add_option("--max-batch-tokens", a->max_batch_tokens, "In-process server: tokens per step")
       ->check(CLI::Range(1, 1 << 20));

@@ -28,6 +28,7 @@ struct CompareArgs {
   std::string builtin_type = "f32";
   bool json = false;
   int threads = 0;
+  std::string activations = "q8";
   CompareOptions opts;
 };
 
@@ -80,6 +81,7 @@ int run_compare(CompareArgs& a) {
   for (int32_t c : *ctx)
     if (c < 1) return fail("--contexts: " + std::to_string(c) + " is not positive");
   a.opts.concurrency = *conc;
+  a.opts.float_activations = a.activations == "f32";
   a.opts.contexts = *ctx;
   if (!a.max_active_experts.empty()) {
     auto caps = parse_int_list(a.max_active_experts, "--max-active-experts");
@@ -150,6 +152,8 @@ void register_compare(CLI::App& app, CommandList& commands) {
       "at each concurrency, 8 tokens after each context length");
   sub->add_option("models", a->models, "MODEL_A MODEL_B (GGUF files); none: the built-in pair");
   sub->add_option("--concurrency", a->concurrency, "Concurrency levels, e.g. 1,4,16,32")->capture_default_str();
+  sub->add_option("--activations", a->activations, "q8 (8-bit integer dots, default) or f32")
+      ->check(CLI::IsMember({"q8", "f32"}));
   sub->add_option("--gen", a->opts.gen, "Tokens of the latency run")->check(CLI::Range(2, 1 << 20))->capture_default_str();
   sub->add_option("--prompt-len", a->opts.prompt_len, "Prompt tokens of the latency run")
       ->check(CLI::Range(1, 1 << 20))->capture_default_str();

@@ -30,6 +30,7 @@ struct ServeArgs {
   int max_body_mib = 8;
   std::string model_name;
   std::string mla_mode = "auto";
+  std::string activations = "q8";
   bool no_prefix_cache = false;
 };
 
@@ -46,6 +47,7 @@ int serve(const ServeArgs& a) {
   RunOptions options;
   options.threads = a.threads;
   options.mla_mode = a.mla_mode;
+  options.activations = a.activations;
   auto session = ModelSession::open(a.model, options, /*need_tokenizer=*/true);
   if (!session.is_ok()) return fail(session.status());
   ModelSession& s = *session;
@@ -138,6 +140,9 @@ void register_serve(CLI::App& app, CommandList& commands) {
   sub->add_option("--model-name", a->model_name, "Model id reported by /v1/models (default: file name)");
   sub->add_option("--mla-mode", a->mla_mode, "DeepSeek MLA form: auto, absorbed or decompressed")
       ->check(CLI::IsMember({"auto", "absorbed", "decompressed"}));
+  sub->add_option("--activations", a->activations,
+                  "Token rows against quantized weights: q8 (8-bit integer dots) or f32")
+      ->check(CLI::IsMember({"q8", "f32"}));
   sub->add_flag("--no-prefix-cache", a->no_prefix_cache, "Do not reuse KV blocks across requests");
   commands.push_back({sub, [a] { return serve(*a); }});
 }

@@ -42,6 +42,7 @@ struct RunOptions {
   int max_active_experts = 0;     // 0: the model's count
   float expert_threshold = 1.0f;  // 1: off
   std::string mla_mode = "auto";
+  std::string activations = "q8";  // "q8" (integer dots) or "f32"
   int kv_cache_mib = 0;           // 0: enough for the request
   void add_to(CLI::App* app);
   RouterKnobs knobs() const { return RouterKnobs{max_active_experts, expert_threshold}; }

@@ -12,6 +12,8 @@ Result<ModelSession> ModelSession::open(const std::string& path, const RunOption
   {
     ProgressLine progress("loading " + path);
     ModelOverrides load;
+    load.activations =
+        options.activations == "f32" ? Activations::kFloat32 : Activations::kQuantized;
     load.load_progress = [&progress](int64_t done, int64_t total) { progress.update(done, total); };
     MOELAB_ASSIGN_OR_RETURN(s.model, Model::load(path, load));
   }

@@ -15,7 +15,9 @@
 namespace moelab {
 namespace {
 
+using kernels_internal::ActFormat;
 using kernels_internal::MatmulKernels;
+using kernels_internal::QuantRowsFn;
 
 // Threads get whole multiples of 16 output rows, so two threads never write
 // the same 64-byte line of a y row (when y is line-aligned).
@@ -23,6 +25,9 @@ constexpr int64_t kRowGrain = 16;
 // Rows per dequantized panel: 32 rows × n_in floats stays in L2 for the
 // model sizes we target (n_in 2048 → 256 KiB) while every token passes by.
 constexpr int64_t kPanelRows = 32;
+// Rows per panel of the integer prefill path: raw quantized rows (32 ×
+// n_in 5632 of Q8_0 is 190 KiB) stay in L2 while every token group passes.
+constexpr int64_t kQuantPanelRows = 32;
 
 const MatmulKernels& kernels_for(Isa isa) {
   switch (isa) {
@@ -46,6 +51,44 @@ std::vector<float>& panel_scratch() {
 std::vector<const float*>& token_pointers() {
   thread_local std::vector<const float*> ptrs;
   return ptrs;
+}
+
+std::vector<uint8_t>& act_scratch() {
+  thread_local std::vector<uint8_t> scratch;
+  return scratch;
+}
+
+std::vector<const uint8_t*>& act_pointers() {
+  thread_local std::vector<const uint8_t*> ptrs;
+  return ptrs;
+}
+
+ActFormat format_of(DType act_type) {
+  if (act_type == DType::kQ8_0) return ActFormat::kQ8_0;
+  if (act_type == DType::kQ8_K) return ActFormat::kQ8_K;
+  return ActFormat::kNone;
+}
+
+// Rows [r0, r1) of y on quantized token rows. Decode (few tokens) is one
+// call of the kernel over the rows; prefill loops a panel of raw rows,
+// cache-resident, over the tokens in groups of kMaxFusedTokens. Every
+// (row, token) result comes from the same per-pair arithmetic either way.
+void run_rows_quant(QuantRowsFn fn, const TensorView& w, const uint8_t* const* xq, int64_t n_tok,
+                    float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t n_in = w.ne[0];
+  const int64_t row_bytes = w.row_bytes();
+  constexpr int64_t kGroup = kernels_internal::kMaxFusedTokens;
+  if (n_tok <= kGroup) {
+    fn(w.data + r0 * row_bytes, row_bytes, r1 - r0, n_in, xq, static_cast<int>(n_tok), y + r0, ldy);
+    return;
+  }
+  for (int64_t p = r0; p < r1; p += kQuantPanelRows) {
+    const int64_t n_rows = std::min(kQuantPanelRows, r1 - p);
+    for (int64_t t = 0; t < n_tok; t += kGroup) {
+      fn(w.data + p * row_bytes, row_bytes, n_rows, n_in, xq + t,
+         static_cast<int>(std::min(kGroup, n_tok - t)), y + t * ldy + p, ldy);
+    }
+  }
 }
 
 // Rows [r0, r1) of y for the n_tok tokens, on the calling thread. Every row's
@@ -93,10 +136,32 @@ void check_weight(const TensorView& w) {
 
 //   w: [n_out, n_in]; xs: n_tok pointers to [n_in] rows; y: [n_tok, n_out]
 void run(const MatmulKernels& k, const TensorView& w, const float* const* xs, int64_t n_tok,
-         float* y, ThreadPool& pool) {
+         float* y, ThreadPool& pool, Activations act) {
   check_weight(w);
   const int64_t n_out = w.n_rows();
   if (n_tok <= 0 || n_out <= 0) return;
+  const QuantRowsFn qfn = act == Activations::kQuantized ? k.quant_rows(w.type) : nullptr;
+  const uint8_t* const* xq = nullptr;
+  if (qfn != nullptr) {
+    // Quantize every token row once, before the rows are split.
+    const ActFormat f = kernels_internal::act_format_for(w.type);
+    const int64_t n_in = w.ne[0];
+    const int64_t bytes = kernels_internal::act_row_bytes(f, n_in);
+    std::vector<uint8_t>& buf = act_scratch();
+    if (static_cast<int64_t>(buf.size()) < n_tok * bytes + 64) buf.resize(n_tok * bytes + 64);
+    uint8_t* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+    std::vector<const uint8_t*>& ptrs = act_pointers();
+    ptrs.resize(n_tok);
+    for (int64_t t = 0; t < n_tok; ++t) ptrs[t] = base + t * bytes;
+    if (n_tok * n_in >= (int64_t{1} << 16) && pool.size() > 1) {
+      pool.parallel_for(n_tok, [&](int64_t t0, int64_t t1, int) {
+        for (int64_t t = t0; t < t1; ++t) kernels_internal::quantize_act_row(f, xs[t], n_in, base + t * bytes);
+      });
+    } else {
+      for (int64_t t = 0; t < n_tok; ++t) kernels_internal::quantize_act_row(f, xs[t], n_in, base + t * bytes);
+    }
+    xq = ptrs.data();
+  }
   const int64_t n_grains = (n_out + kRowGrain - 1) / kRowGrain;
   // Threads claim chunks of rows from a shared counter rather than taking
   // one fixed share each: on a shared machine one core often runs slower,
@@ -111,7 +176,11 @@ void run(const MatmulKernels& k, const TensorView& w, const float* const* xs, in
          c = next.fetch_add(1, std::memory_order_relaxed)) {
       const int64_t r0 = c * grains_per_chunk * kRowGrain;
       const int64_t r1 = std::min(n_out, r0 + grains_per_chunk * kRowGrain);
-      run_rows(k, w, xs, n_tok, y, n_out, r0, r1);
+      if (qfn != nullptr) {
+        run_rows_quant(qfn, w, xq, n_tok, y, n_out, r0, r1);
+      } else {
+        run_rows(k, w, xs, n_tok, y, n_out, r0, r1);
+      }
     }
   });
 }
@@ -130,28 +199,62 @@ bool isa_supported(Isa isa) {
       return true;
     case Isa::kAvx2:
       return f.avx2 && f.fma && f.f16c;
-    case Isa::kAvx512:
-      return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl;
+    case Isa::kAvx512:  // the integer kernels use VNNI (vpdpbusd / vpdpwssd)
+      return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni;
   }
   return false;
 }
 
+const char* activations_name(Activations a) {
+  return a == Activations::kQuantized ? "q8" : "f32";
+}
+
+bool has_integer_kernel(Isa isa, DType weight_type) {
+  return kernels_for(isa).quant_rows(weight_type) != nullptr;
+}
+
+DType quantized_activation_type(DType weight_type) {
+  if (!has_integer_kernel(matmul_isa(), weight_type)) return DType::kF32;
+  return kernels_internal::act_format_for(weight_type) == ActFormat::kQ8_0 ? DType::kQ8_0
+                                                                           : DType::kQ8_K;
+}
+
+int64_t quantized_activation_bytes(DType act_type, int64_t n_in) {
+  MOELAB_CHECK(format_of(act_type) != ActFormat::kNone);
+  return kernels_internal::act_row_bytes(format_of(act_type), n_in);
+}
+
+void quantize_activation(DType act_type, const float* x, int64_t n_in, uint8_t* dst) {
+  MOELAB_CHECK(format_of(act_type) != ActFormat::kNone);
+  kernels_internal::quantize_act_row(format_of(act_type), x, n_in, dst);
+}
+
+void matmul_rows_quantized(const TensorView& w, const uint8_t* const* xq, int64_t n_tok, float* y,
+                           int64_t ldy, int64_t r0, int64_t r1) {
+  check_weight(w);
+  MOELAB_CHECK(0 <= r0 && r0 <= r1 && r1 <= w.n_rows());
+  const QuantRowsFn fn = kernels_for(matmul_isa()).quant_rows(w.type);
+  MOELAB_CHECK_MSG(fn != nullptr, "matmul_rows_quantized: no integer kernel for this weight type");
+  if (n_tok <= 0 || r0 == r1) return;
+  run_rows_quant(fn, w, xq, n_tok, y, ldy, r0, r1);
+}
+
 void matmul_gather_with_isa(Isa isa, const TensorView& w, const float* x, const int32_t* rows,
-                            int64_t n_rows, float* y, ThreadPool& pool) {
+                            int64_t n_rows, float* y, ThreadPool& pool, Activations act) {
   MOELAB_CHECK(isa_supported(isa));
   std::vector<const float*>& xs = token_pointers();
   xs.resize(n_rows);
   for (int64_t i = 0; i < n_rows; ++i) xs[i] = x + static_cast<int64_t>(rows[i]) * w.ne[0];
-  run(kernels_for(isa), w, xs.data(), n_rows, y, pool);
+  run(kernels_for(isa), w, xs.data(), n_rows, y, pool, act);
 }
 
 void matmul_with_isa(Isa isa, const TensorView& w, const float* x, int64_t n_tokens, float* y,
-                     ThreadPool& pool) {
+                     ThreadPool& pool, Activations act) {
   MOELAB_CHECK(isa_supported(isa));
   std::vector<const float*>& xs = token_pointers();
   xs.resize(n_tokens);
   for (int64_t i = 0; i < n_tokens; ++i) xs[i] = x + i * w.ne[0];
-  run(kernels_for(isa), w, xs.data(), n_tokens, y, pool);
+  run(kernels_for(isa), w, xs.data(), n_tokens, y, pool, act);
 }
 
 void matmul_rows(const TensorView& w, const float* const* xs, int64_t n_tok, float* y, int64_t ldy,
@@ -162,13 +265,14 @@ void matmul_rows(const TensorView& w, const float* const* xs, int64_t n_tok, flo
   run_rows(kernels_for(matmul_isa()), w, xs, n_tok, y, ldy, r0, r1);
 }
 
-void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  matmul_with_isa(matmul_isa(), w, x, n_tokens, y, pool);
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            Activations act) {
+  matmul_with_isa(matmul_isa(), w, x, n_tokens, y, pool, act);
 }
 
 void matmul_gather(const TensorView& w, const float* x, const int32_t* rows, int64_t n_rows,
-                   float* y, ThreadPool& pool) {
-  matmul_gather_with_isa(matmul_isa(), w, x, rows, n_rows, y, pool);
+                   float* y, ThreadPool& pool, Activations act) {
+  matmul_gather_with_isa(matmul_isa(), w, x, rows, n_rows, y, pool, act);
 }
 
 }  // namespace moelab

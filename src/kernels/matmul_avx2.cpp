@@ -3,8 +3,10 @@
 
 namespace moelab::kernels_internal {
 
+QuantRowsFn avx2_quant_rows(DType) { return nullptr; }
+
 const MatmulKernels& avx2_kernels() {
-  static const MatmulKernels k = make_simd_kernels();
+  static const MatmulKernels k = make_simd_kernels(avx2_quant_rows);
   return k;
 }
 

@@ -5,11 +5,12 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define MOELAB_X86_AVX512 1
 #include "kernels/matmul_x86.h"
+#include "kernels/matmul_x86_q8.h"
 
 namespace moelab::kernels_internal {
 
 const MatmulKernels& avx512_kernels() {
-  static const MatmulKernels k = make_simd_kernels();
+  static const MatmulKernels k = make_simd_kernels(avx512_quant_rows);
   return k;
 }
 

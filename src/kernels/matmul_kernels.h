@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/qdot.h"
 #include "tensor/dtype.h"
 
 namespace moelab::kernels_internal {
@@ -37,6 +38,9 @@ struct MatmulKernels {
   // Returns the row converter for `type` (never nullptr for computable types).
   DequantFn (*dequant)(DType type);
   PanelGemmFn panel_gemm;
+  // Returns the integer dot for `type` on quantized activations, or nullptr
+  // where this family has none (the float path runs instead).
+  QuantRowsFn (*quant_rows)(DType type);
 };
 
 const MatmulKernels& scalar_kernels();

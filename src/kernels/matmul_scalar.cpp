@@ -101,7 +101,8 @@ void scalar_panel_gemm(const float* panel, int64_t ld_panel, int64_t n_rows, con
 }  // namespace
 
 const MatmulKernels& scalar_kernels() {
-  static const MatmulKernels k = {scalar_fused, dequant_row_fn, scalar_panel_gemm};
+  static const MatmulKernels k = {scalar_fused, dequant_row_fn, scalar_panel_gemm,
+                                       scalar_quant_rows};
   return k;
 }
 

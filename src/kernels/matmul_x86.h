@@ -655,7 +655,9 @@ void simd_panel_gemm(const float* panel, int64_t ld_panel, int64_t n_rows, const
   }
 }
 
-MatmulKernels make_simd_kernels() { return {simd_fused, simd_dequant, simd_panel_gemm}; }
+MatmulKernels make_simd_kernels(QuantRowsFn (*quant_rows)(DType)) {
+  return {simd_fused, simd_dequant, simd_panel_gemm, quant_rows};
+}
 
 }  // namespace
 }  // namespace moelab::kernels_internal

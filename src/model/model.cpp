@@ -42,6 +42,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
     mapping.prefault(overrides.load_progress);
   }
   model->ws_ = std::make_unique<Workspace>(model->config_);
+  model->act_ = overrides.activations;
   return model;
 }
 
@@ -183,7 +184,7 @@ Status Model::forward(const Batch& batch, KvCache& cache, ForwardOutput& out, Th
   const float* out_norm = reinterpret_cast<const float*>(weights_.output_norm.data);
   for (int32_t r = 0; r < rows; ++r) rms_norm(x + out.rows[r] * d, out_norm, in + r * d, d, c.rms_eps);
   out.logits.resize(static_cast<size_t>(rows) * c.n_vocab);
-  matmul(weights_.output, in, rows, out.logits.data(), pool);
+  matmul(weights_.output, in, rows, out.logits.data(), pool, act_);
   return Status::ok();
 }
 

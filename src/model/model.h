@@ -14,6 +14,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "formats/gguf.h"
+#include "kernels/matmul.h"
 #include "model/batch.h"
 #include "model/config.h"
 #include "model/expert_stats.h"
@@ -42,6 +43,10 @@ struct ModelOverrides {
   bool prefault = true;
   // Called with (bytes read, bytes total) while prefaulting.
   std::function<void(int64_t, int64_t)> load_progress;
+  // How token rows meet quantized weights in every matrix product (see
+  // kernels/matmul.h): 8-bit integer dots by default, as llama.cpp does;
+  // kFloat32 keeps them float (closest to the exact math).
+  Activations activations = Activations::kQuantized;
 };
 
 class Model {
@@ -52,6 +57,7 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const GgufFile& file() const { return file_; }
+  Activations activations() const { return act_; }
   const ModelWeights& weights() const { return weights_; }
   KvLayout kv_layout() const;
 
@@ -86,6 +92,7 @@ class Model {
   ModelConfig config_;
   ModelWeights weights_;
   std::unique_ptr<Workspace> ws_;
+  Activations act_ = Activations::kQuantized;
 };
 
 }  // namespace moelab

@@ -67,6 +67,10 @@ struct Model::Workspace {
   std::vector<int64_t> expert_offset;    // [n_active + 1] first row of each in gate/up/expert_out
   std::vector<const float*> expert_in;   // [rows] input rows (of h) of each active expert
   std::vector<const float*> expert_act;  // [rows] activation rows (of gate) of each
+  // Activations quantized once per MoE phase for the integer kernels:
+  // [0] gate input, [1] up input (when its format differs), [2] down input.
+  std::vector<uint8_t> act_q[3];             // [rows, quantized row bytes]
+  std::vector<const uint8_t*> act_q_rows[3];  // [rows] each routed row's quantized input
   std::vector<float> logits_in;          // [n_rows, n_embd] normed rows whose logits are wanted
 };
 

@@ -173,25 +173,32 @@ TEST_P(MatmulIsa, EveryBatchSizeGivesBitIdenticalRows) {
   if (!isa_supported(isa)) GTEST_SKIP() << isa_name(isa) << " not supported on this host";
   ThreadPool pool(2);
   uint32_t seed = 300;
-  for (DType type : kTypes) {
-    const int64_t blk = dtype_info(type).block_elems;
-    // Plain types get a SIMD tail too; the longer rows span several k-blocks
-    // of the panel kernel.
-    for (const int64_t n_in :
-         blk == 1 ? std::vector<int64_t>{300, 1100} : std::vector<int64_t>{512, 1280}) {
-      const Problem p = make_problem(type, {n_in, 53, 17}, seed++);
-      std::vector<float> alone(17 * 53);
-      for (int64_t t = 0; t < 17; ++t) {
-        matmul_with_isa(isa, p.view(), p.x.data() + t * n_in, 1, alone.data() + t * 53, pool);
-      }
-      for (int64_t n_tok : {2, 3, 4, 5, 9, 17}) {
-        std::vector<float> y(n_tok * 53, NAN);
-        matmul_with_isa(isa, p.view(), p.x.data(), n_tok, y.data(), pool);
-        for (int64_t t = 0; t < n_tok; ++t) {
-          for (int64_t r = 0; r < 53; ++r) {
-            ASSERT_EQ(y[t * 53 + r], alone[t * 53 + r])
-                << isa_name(isa) << " " << dtype_info(type).name << " n_tok=" << n_tok
-                << " n_in=" << n_in << " t=" << t << " r=" << r;
+  // Both activation modes: 8-bit activations run the integer kernels (decode
+  // call for few tokens, panel × token groups for many) where the ISA has one.
+  for (Activations act : {Activations::kFloat32, Activations::kQuantized}) {
+    for (DType type : kTypes) {
+      const int64_t blk = dtype_info(type).block_elems;
+      // Plain types get a SIMD tail too; the longer rows span several k-blocks
+      // of the panel kernel; 1312 is an odd number of Q8_0 blocks.
+      for (const int64_t n_in : blk == 1   ? std::vector<int64_t>{300, 1100}
+                                : blk == 32 ? std::vector<int64_t>{512, 1312}
+                                            : std::vector<int64_t>{512, 1280}) {
+        const Problem p = make_problem(type, {n_in, 53, 17}, seed++);
+        std::vector<float> alone(17 * 53);
+        for (int64_t t = 0; t < 17; ++t) {
+          matmul_with_isa(isa, p.view(), p.x.data() + t * n_in, 1, alone.data() + t * 53, pool,
+                          act);
+        }
+        for (int64_t n_tok : {2, 3, 4, 5, 9, 17}) {
+          std::vector<float> y(n_tok * 53, NAN);
+          matmul_with_isa(isa, p.view(), p.x.data(), n_tok, y.data(), pool, act);
+          for (int64_t t = 0; t < n_tok; ++t) {
+            for (int64_t r = 0; r < 53; ++r) {
+              ASSERT_EQ(y[t * 53 + r], alone[t * 53 + r])
+                  << isa_name(isa) << " " << activations_name(act) << " "
+                  << dtype_info(type).name << " n_tok=" << n_tok << " n_in=" << n_in
+                  << " t=" << t << " r=" << r;
+            }
           }
         }
       }

@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <map>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -19,8 +20,11 @@ std::string oracle(const std::string& name) {
   return std::string(MOELAB_TEST_DATA_DIR) + "/oracle/" + name + ".gguf";
 }
 
-std::unique_ptr<Model> load(const std::string& name) {
-  auto m = Model::load(oracle(name));
+std::unique_ptr<Model> load(const std::string& name,
+                            Activations act = Activations::kQuantized) {
+  ModelOverrides overrides;
+  overrides.activations = act;
+  auto m = Model::load(oracle(name), overrides);
   EXPECT_TRUE(m.is_ok()) << m.status().message();
   return std::move(*m);
 }
@@ -64,10 +68,12 @@ Request greedy(std::vector<int32_t> prompt, int32_t n) {
   return r;
 }
 
-class BatchInvariance : public ::testing::TestWithParam<const char*> {};
+// In both activation modes: the integer kernels must be batch-invariant too.
+class BatchInvariance
+    : public ::testing::TestWithParam<std::tuple<const char*, Activations>> {};
 
 TEST_P(BatchInvariance, GreedyTokensAloneEqualTokensInABatchOfEight) {
-  auto model = load(GetParam());
+  auto model = load(std::get<0>(GetParam()), std::get<1>(GetParam()));
   ThreadPool pool(2);
   const int32_t n_vocab = model->config().n_vocab;
   std::vector<Request> requests;
@@ -90,10 +96,15 @@ TEST_P(BatchInvariance, GreedyTokensAloneEqualTokensInABatchOfEight) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, BatchInvariance,
-                         ::testing::Values("llama-dense", "mixtral-moe", "qwen2moe", "qwen3moe",
-                                           "deepseek-v3", "llama-dense-q4_k", "deepseek-v3-q8_0"),
+                         ::testing::Combine(::testing::Values("llama-dense", "mixtral-moe",
+                                                              "qwen2moe", "qwen3moe", "deepseek-v3",
+                                                              "llama-dense-q4_k",
+                                                              "deepseek-v3-q8_0"),
+                                            ::testing::Values(Activations::kFloat32,
+                                                              Activations::kQuantized)),
                          [](const auto& info) {
-                           std::string n = info.param;
+                           std::string n = std::string(std::get<0>(info.param)) + "_" +
+                                           activations_name(std::get<1>(info.param));
                            for (char& c : n) if (c == '-') c = '_';
                            return n;
                          });

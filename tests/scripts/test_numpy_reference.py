@@ -8,8 +8,10 @@ prints): `$MOELAB make-model --preset NAME -o DIR/NAME.gguf`, then
   - F32 presets within 1e-4;
   - on MoE presets also `--max-active-experts K` for K = 1..expert_used_count and
     `--expert-threshold P` for P in 0.3, 0.7, 1.0;
-  - `--type q8_0` and `--type q4_k` of one dense and one MoE preset within 1e-3 (moelab keeps
-    activations in float32; the reference dequantizes the same file's weights).
+  - `--type q8_0` and `--type q4_k` of one dense and one MoE preset within 1e-3, run with
+    `--activations f32` (the reference dequantizes the same file's weights and keeps
+    activations in float; the default 8-bit activations are checked against llama.cpp by
+    tests/model/oracle_test.cpp).
 Environment: MOELAB (the binary, required: unset is a failure), MOELAB_SOURCE_DIR,
 MOELAB_WORK_DIR (temp files). Prints max |diff| per case; exits 1 on any failure.
 """
@@ -86,7 +88,7 @@ def make_model(moelab, preset, out_path, weight_type=None):
 
 def moelab_logits(moelab, gguf, tokens, out_path, extra):
     cmd = [moelab, "logits", gguf, "--tokens", ",".join(map(str, tokens)), "--all",
-           "-o", out_path] + extra
+           "-o", out_path, "--activations", "f32"] + extra
     if os.path.exists(out_path):
         os.remove(out_path)
     proc = run(cmd)

@@ -34,6 +34,15 @@ std::vector<const float*>& head_inputs() {
   thread_local std::vector<const float*> xs;
   return xs;
 }
+// The same rows quantized for the integer kernels, and pointers to them.
+std::vector<uint8_t>& head_inputs_quantized() {
+  thread_local std::vector<uint8_t> buf;
+  return buf;
+}
+std::vector<const uint8_t*>& head_input_rows_quantized() {
+  thread_local std::vector<const uint8_t*> rows;
+  return rows;
+}
 
 // For every head h: y[i·ldy + h·n_out + row] = W_h[row] · xs[h·n_tok + i],
 // one parallel region of (head, row chunk) tasks instead of one matmul per
@@ -42,14 +51,37 @@ std::vector<const float*>& head_inputs() {
 //   weight(h): [n_out, n_in]; xs: [n_head, n_tok] row pointers; y: [n_tok, ldy]
 template <typename WeightFn>
 void per_head_matmul(ThreadPool& pool, int32_t n_head, const WeightFn& weight, const float* const* xs,
-                     int64_t n_tok, float* y, int64_t ldy, int64_t n_out) {
+                     int64_t n_tok, float* y, int64_t ldy, int64_t n_out, Activations act) {
   constexpr int64_t kRows = 64;  // a multiple of 16: threads never share a line of y
   const int64_t chunks = (n_out + kRows - 1) / kRows;
+  // Integer kernels: quantize every (head, token) input row once, as matmul
+  // would, so these products round exactly like the rest of the model.
+  const TensorView w0 = weight(0);
+  const DType qt = act == Activations::kQuantized ? quantized_activation_type(w0.type) : DType::kF32;
+  const int64_t n_rows = int64_t{n_head} * n_tok;
+  std::vector<uint8_t>& qbuf = head_inputs_quantized();
+  std::vector<const uint8_t*>& xq = head_input_rows_quantized();
+  if (qt != DType::kF32) {
+    const int64_t n_in = w0.ne[0];
+    const int64_t rb = quantized_activation_bytes(qt, n_in);
+    if (static_cast<int64_t>(qbuf.size()) < n_rows * rb) qbuf.resize(n_rows * rb);
+    xq.resize(n_rows);
+    pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1, int) {
+      for (int64_t r = r0; r < r1; ++r) {
+        quantize_activation(qt, xs[r], n_in, qbuf.data() + r * rb);
+        xq[r] = qbuf.data() + r * rb;
+      }
+    });
+  }
   pool.parallel_for(int64_t{n_head} * chunks, [&](int64_t begin, int64_t end, int) {
     for (int64_t task = begin; task < end; ++task) {
       const int32_t h = static_cast<int32_t>(task / chunks);
       const int64_t r0 = task % chunks * kRows, r1 = std::min(n_out, r0 + kRows);
-      matmul_rows(weight(h), xs + h * n_tok, n_tok, y + h * n_out, ldy, r0, r1);
+      if (qt != DType::kF32) {
+        matmul_rows_quantized(weight(h), xq.data() + h * n_tok, n_tok, y + h * n_out, ldy, r0, r1);
+      } else {
+        matmul_rows(weight(h), xs + h * n_tok, n_tok, y + h * n_out, ldy, r0, r1);
+      }
     }
   });
 }
@@ -72,16 +104,16 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
   float* q = grow(w.q, int64_t{n} * nh * qk);
   if (m.q_lora_rank > 0) {
     float* cq = grow(w.cq, int64_t{n} * m.q_lora_rank);
-    matmul(a.q_a, w.h.data(), n, cq, pool);
+    matmul(a.q_a, w.h.data(), n, cq, pool, act_);
     const float* norm = reinterpret_cast<const float*>(a.q_a_norm.data);
     for (int32_t t = 0; t < n; ++t) rms_norm(cq + int64_t{t} * m.q_lora_rank, norm, cq + int64_t{t} * m.q_lora_rank, m.q_lora_rank, c.rms_eps);
-    matmul(a.q_b, cq, n, q, pool);
+    matmul(a.q_b, cq, n, q, pool, act_);
   } else {
-    matmul(a.q, w.h.data(), n, q, pool);
+    matmul(a.q, w.h.data(), n, q, pool, act_);
   }
   // kv_a: [n, kv_lora + rope] → normalised c, roped k_pe (k_pe is not normalised).
   float* kv_a = grow(w.kv_a, int64_t{n} * lat_w);
-  matmul(a.kv_a_mqa, w.h.data(), n, kv_a, pool);
+  matmul(a.kv_a_mqa, w.h.data(), n, kv_a, pool, act_);
   const float* kv_norm = reinterpret_cast<const float*>(a.kv_a_norm.data);
   for (int32_t t = 0; t < n; ++t) {
     float* row = kv_a + int64_t{t} * lat_w;
@@ -135,7 +167,7 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
     for (int32_t hh = 0; hh < nh; ++hh)
       for (int32_t i = 0; i < na; ++i) xs[int64_t{hh} * na + i] = q + (int64_t{abs_tokens[i]} * nh + hh) * qk;
     per_head_matmul(pool, nh, [&](int32_t hh) { return a.k_b.matrix(hh); }, xs.data(), na, q_abs,
-                    int64_t{nh} * r, r);
+                    int64_t{nh} * r, r, act_);
     // One unit per token with all its heads: they share the latent stream,
     // so each cached row is read once for all of them (V is the latent c).
     attention_run(na, [&](int64_t i) {
@@ -161,7 +193,7 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
     for (int32_t hh = 0; hh < nh; ++hh)
       for (int32_t i = 0; i < na; ++i) xs[int64_t{hh} * na + i] = u + (int64_t{i} * nh + hh) * r;
     per_head_matmul(pool, nh, [&](int32_t hh) { return row_range(a.v_b, int64_t{hh} * vd, vd); },
-                    xs.data(), na, v_abs, int64_t{nh} * vd, vd);
+                    xs.data(), na, v_abs, int64_t{nh} * vd, vd, act_);
     for (int32_t i = 0; i < na; ++i)
       std::copy(v_abs + int64_t{i} * nh * vd, v_abs + int64_t{i + 1} * nh * vd,
                 out + int64_t{abs_tokens[i]} * nh * vd);
@@ -179,8 +211,8 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
     }
     float* k_nope = grow(w.k_nope, int64_t{ctx} * nh * nope);  // [ctx, n_head·nope]
     float* v_dec = grow(w.v_dec, int64_t{ctx} * nh * vd);      // [ctx, n_head·v]
-    matmul(a.k_dec, latent, ctx, k_nope, pool);
-    matmul(a.v_b, latent, ctx, v_dec, pool);
+    matmul(a.k_dec, latent, ctx, k_nope, pool, act_);
+    matmul(a.v_b, latent, ctx, v_dec, pool, act_);
     // One unit per (token, head): k_nope and v by position from the dense
     // buffers, k_pe by slot from the cache.
     const int32_t nt = static_cast<int32_t>(p.tokens.size());
@@ -203,7 +235,7 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
   }
 
   float* proj = grow(w.proj, int64_t{n} * c.n_embd);
-  matmul(a.output, out, n, proj, pool);
+  matmul(a.output, out, n, proj, pool, act_);
 }
 
 }  // namespace moelab

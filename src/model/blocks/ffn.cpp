@@ -11,14 +11,31 @@ namespace {
 
 // out[n, n_embd] = down(silu(gate·x) ⊙ up·x) for the n rows of x.
 void swiglu(const TensorView& gate, const TensorView& up, const TensorView& down, const float* x,
-            int32_t n, float* out, Model::Workspace& w, ThreadPool& pool) {
+            int32_t n, float* out, Model::Workspace& w, ThreadPool& pool, Activations act) {
   const int64_t ff = gate.ne[1];
   float* g = grow(w.gate, n * ff);
   float* u = grow(w.up, n * ff);
-  matmul(gate, x, n, g, pool);
-  matmul(up, x, n, u, pool);
+  matmul(gate, x, n, g, pool, act);
+  matmul(up, x, n, u, pool, act);
   silu_mul(g, u, g, n * ff);
-  matmul(down, g, n, out, pool);
+  matmul(down, g, n, out, pool, act);
+}
+
+// Quantizes the n_rows rows of x (n_in wide, row stride n_in) once for the
+// integer kernels of `weight_type` into buf, in parallel. Returns the
+// activation type, or kF32 (nothing written) where the float path runs.
+DType quantize_rows(DType weight_type, Activations act, const float* x, int64_t n_rows,
+                    int64_t n_in, std::vector<uint8_t>& buf, int64_t* row_bytes, ThreadPool& pool) {
+  if (act != Activations::kQuantized) return DType::kF32;
+  const DType qt = quantized_activation_type(weight_type);
+  if (qt == DType::kF32) return qt;
+  *row_bytes = quantized_activation_bytes(qt, n_in);
+  uint8_t* dst = grow(buf, static_cast<size_t>(n_rows * *row_bytes));
+  const int64_t rb = *row_bytes;
+  pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) quantize_activation(qt, x + r * n_in, n_in, dst + r * rb);
+  });
+  return qt;
 }
 
 }  // namespace
@@ -26,7 +43,7 @@ void swiglu(const TensorView& gate, const TensorView& up, const TensorView& down
 void Model::ffn_dense(const FfnWeights& f, int32_t n, ThreadPool& pool) {
   Workspace& w = *ws_;
   float* proj = grow(w.proj, int64_t{n} * config_.n_embd);
-  swiglu(f.gate, f.up, f.down, w.h.data(), n, proj, w, pool);
+  swiglu(f.gate, f.up, f.down, w.h.data(), n, proj, w, pool, act_);
 }
 
 void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertStats* stats) {
@@ -40,7 +57,7 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
 
   // Route every token (cheap, serial: keeps the choice independent of threads).
   float* logits = grow(w.router_logits, int64_t{n} * moe.n_expert);  // [n, n_expert]
-  matmul(f.router, w.h.data(), n, logits, pool);
+  matmul(f.router, w.h.data(), n, logits, pool, act_);
   const float* bias = present(f.selection_bias) ? reinterpret_cast<const float*>(f.selection_bias.data) : nullptr;
   int32_t* ids = grow(w.chosen_ids, int64_t{n} * max_k);
   float* weights = grow(w.chosen_weights, int64_t{n} * max_k);
@@ -102,6 +119,29 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
       for (size_t i = 0; i < rows.size(); ++i) xs[off[a] + i] = w.h.data() + int64_t{rows[i]} * d;
     }
     for (int64_t i = 0; i < total; ++i) gs[i] = g + i * ff;
+    // Integer kernels: each token row of h is quantized once for the gate
+    // (and once more for up only if its weights pair with another format),
+    // then every routed copy points at it.
+    const TensorView gate0 = f.gate_exps.matrix(act[0]), up0 = f.up_exps.matrix(act[0]);
+    int64_t rb[3] = {0, 0, 0};
+    const DType qg = quantize_rows(gate0.type, act_, w.h.data(), n, d, w.act_q[0], &rb[0], pool);
+    DType qu = qg;
+    const uint8_t* up_base = w.act_q[0].data();
+    int64_t up_rb = rb[0];
+    if (qg == DType::kF32 || quantized_activation_type(up0.type) != qg) {
+      qu = quantize_rows(up0.type, act_, w.h.data(), n, d, w.act_q[1], &rb[1], pool);
+      up_base = w.act_q[1].data();
+      up_rb = rb[1];
+    }
+    const uint8_t** xqg = grow(w.act_q_rows[0], total);
+    const uint8_t** xqu = grow(w.act_q_rows[1], total);
+    for (int64_t a = 0; a < n_act; ++a) {
+      const std::vector<int32_t>& rows = w.expert_rows[act[a]];
+      for (size_t i = 0; i < rows.size(); ++i) {
+        if (qg != DType::kF32) xqg[off[a] + i] = w.act_q[0].data() + int64_t{rows[i]} * rb[0];
+        if (qu != DType::kF32) xqu[off[a] + i] = up_base + int64_t{rows[i]} * up_rb;
+      }
+    }
 
     constexpr int64_t kChunk = 16;
     // Phase 1: chunk c of expert a computes gate and up rows [16c, 16c + 16)
@@ -116,15 +156,30 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
         const int64_t m = off[a + 1] - off[a];
         float* ga = g + off[a] * ff;
         float* ua = u + off[a] * ff;
-        matmul_rows(f.gate_exps.matrix(act[a]), xs + off[a], m, ga, ff, r0, r1);
-        matmul_rows(f.up_exps.matrix(act[a]), xs + off[a], m, ua, ff, r0, r1);
+        if (qg != DType::kF32) {
+          matmul_rows_quantized(f.gate_exps.matrix(act[a]), xqg + off[a], m, ga, ff, r0, r1);
+        } else {
+          matmul_rows(f.gate_exps.matrix(act[a]), xs + off[a], m, ga, ff, r0, r1);
+        }
+        if (qu != DType::kF32) {
+          matmul_rows_quantized(f.up_exps.matrix(act[a]), xqu + off[a], m, ua, ff, r0, r1);
+        } else {
+          matmul_rows(f.up_exps.matrix(act[a]), xs + off[a], m, ua, ff, r0, r1);
+        }
         for (int64_t i = 0; i < m; ++i) {
           silu_mul(ga + i * ff + r0, ua + i * ff + r0, ga + i * ff + r0, r1 - r0);
         }
         c = last;
       }
     });
-    // Phase 2: down rows [16c, 16c + 16) of expert a.
+    // Phase 2: down rows [16c, 16c + 16) of expert a, on the gated rows
+    // quantized once (they are complete only after phase 1).
+    const DType qd = quantize_rows(f.down_exps.matrix(act[0]).type, act_, g, total, ff, w.act_q[2],
+                                   &rb[2], pool);
+    const uint8_t** gq = grow(w.act_q_rows[2], total);
+    if (qd != DType::kF32) {
+      for (int64_t i = 0; i < total; ++i) gq[i] = w.act_q[2].data() + i * rb[2];
+    }
     const int64_t d_chunks = (d + kChunk - 1) / kChunk;
     pool.parallel_for(n_act * d_chunks, [&](int64_t c0, int64_t c1, int) {
       for (int64_t c = c0; c < c1;) {
@@ -132,8 +187,13 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
         const int64_t last = std::min(c1, (a + 1) * d_chunks);
         const int64_t r0 = (c - a * d_chunks) * kChunk;
         const int64_t r1 = std::min(d, (last - a * d_chunks) * kChunk);
-        matmul_rows(f.down_exps.matrix(act[a]), gs + off[a], off[a + 1] - off[a], eo + off[a] * d,
-                    d, r0, r1);
+        if (qd != DType::kF32) {
+          matmul_rows_quantized(f.down_exps.matrix(act[a]), gq + off[a], off[a + 1] - off[a],
+                                eo + off[a] * d, d, r0, r1);
+        } else {
+          matmul_rows(f.down_exps.matrix(act[a]), gs + off[a], off[a + 1] - off[a], eo + off[a] * d,
+                      d, r0, r1);
+        }
         c = last;
       }
     });
@@ -155,7 +215,7 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
   // Shared experts always run, for every token.
   if (present(f.gate_shexp)) {
     float* so = grow(w.expert_out, int64_t{n} * d);
-    swiglu(f.gate_shexp, f.up_shexp, f.down_shexp, w.h.data(), n, so, w, pool);
+    swiglu(f.gate_shexp, f.up_shexp, f.down_shexp, w.h.data(), n, so, w, pool, act_);
     const float* sg = present(f.shexp_gate) ? reinterpret_cast<const float*>(f.shexp_gate.data) : nullptr;
     for (int32_t t = 0; t < n; ++t) {
       const float scale = sg != nullptr ? sigmoid(dot_f32(sg, w.h.data() + int64_t{t} * d, d)) : 1.0f;
