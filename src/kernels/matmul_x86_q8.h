@@ -84,6 +84,28 @@ inline __m512i cat256(__m256i lo, __m256i hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
+// The 8 scales and 8 mins of a Q4_K/Q5_K super-block as 16-bit lanes.
+inline void k4_scales(const uint8_t* scales, __m128i* sc, __m128i* mn) {
+  uint32_t a, m, h;
+  std::memcpy(&a, scales, 4);
+  std::memcpy(&m, scales + 4, 4);
+  std::memcpy(&h, scales + 8, 4);
+  const uint32_t sc_lo = a & 0x3F3F3F3Fu;
+  const uint32_t mn_lo = m & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (h & 0x0F0F0F0Fu) | (((a >> 6) & 0x03030303u) << 4);
+  const uint32_t mn_hi = ((h >> 4) & 0x0F0F0F0Fu) | (((m >> 6) & 0x03030303u) << 4);
+  *sc = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(sc_hi), static_cast<int>(sc_lo)));
+  *mn = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(mn_hi), static_cast<int>(mn_lo)));
+}
+
+// The next block of a row, for the decode path (one block of many rows at a
+// time: more streams than the hardware prefetcher follows).
+inline void prefetch_block(const void* p, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) {
+    _mm_prefetch(static_cast<const char*>(p) + o, _MM_HINT_T0);
+  }
+}
+
 // ------------------------------------------------------------ unpackers
 //
 // Each writes units [u0, u0 + n_units) of n_r (<= 16) rows starting at w
@@ -143,10 +165,6 @@ struct KPanelLayout {
   static constexpr int64_t kUnitBytes = kDminOff + 64;
 };
 
-inline uint32_t pair16(int lo, int hi) {
-  return static_cast<uint32_t>(static_cast<uint16_t>(lo)) |
-         (static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
-}
 
 // Q4_K / Q5_K: groups of 32 with scale sc_g and min m_g. The min lanes hold
 // (m_g, m_g) against the sums of Q8_K's 16-element halves of group g.
@@ -188,24 +206,31 @@ struct Q45KPanel : KPanelLayout<8> {
         transpose16(v);
         for (int s = 0; s < 16; ++s) _mm512_store_si512(o + 64 * (16 * c + s), v[s]);
       }
-      alignas(64) uint32_t sc[8][16] = {};
-      alignas(64) uint32_t mn[8][16] = {};
+      // Scales and mins of each row as 32-bit (x, x) pairs, row-major, then
+      // one transpose: v[g] = scale g of the 16 rows, v[8 + g] = min g.
       alignas(64) float d[16] = {}, dmin[16] = {};
-      for (int r = 0; r < n_r; ++r) {
-        const Block& b = reinterpret_cast<const Block*>(w + r * row_bytes)[u0 + u];
-        for (int g = 0; g < 8; ++g) {
-          uint8_t s, m;
-          get_scale_min_k4(g, b.scales, &s, &m);
-          sc[g][r] = pair16(s, s);
-          mn[g][r] = pair16(m, m);
+      for (int r = 0; r < 16; ++r) {
+        if (r >= n_r) {
+          v[r] = _mm512_setzero_si512();
+          continue;
         }
+        const Block& b = reinterpret_cast<const Block*>(w + r * row_bytes)[u0 + u];
+        __m128i sc16, mn16;
+        k4_scales(b.scales, &sc16, &mn16);
+        const __m256i sc32 = _mm256_cvtepu16_epi32(sc16), mn32 = _mm256_cvtepu16_epi32(mn16);
+        v[r] = cat256(_mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16)),
+                      _mm256_or_si256(mn32, _mm256_slli_epi32(mn32, 16)));
         d[r] = _cvtsh_ss(b.d);
         dmin[r] = _cvtsh_ss(b.dmin);
+        prefetch_block(&b + 1, sizeof(Block));
       }
-      std::memcpy(o + kScOff, sc, sizeof(sc));
-      std::memcpy(o + kMnOff, mn, sizeof(mn));
-      std::memcpy(o + kDOff, d, sizeof(d));
-      std::memcpy(o + kDminOff, dmin, sizeof(dmin));
+      transpose16(v);
+      for (int g = 0; g < 8; ++g) {
+        _mm512_store_si512(o + kScOff + 64 * g, v[g]);
+        _mm512_store_si512(o + kMnOff + 64 * g, v[8 + g]);
+      }
+      _mm512_store_ps(reinterpret_cast<float*>(o + kDOff), _mm512_load_ps(d));
+      _mm512_store_ps(reinterpret_cast<float*>(o + kDminOff), _mm512_load_ps(dmin));
     }
   }
 };
@@ -249,19 +274,31 @@ struct Q6KPanel : KPanelLayout<16> {
         transpose16(v);
         for (int s = 0; s < 16; ++s) _mm512_store_si512(o + 64 * (16 * c + s), v[s]);
       }
-      alignas(64) uint32_t sc[16][16] = {};
-      alignas(64) uint32_t mn[8][16] = {};
+      // Scales as (s, s) pairs (v[g]) and as (s_2g, s_2g+1) pairs (the
+      // int16 scales read as 32-bit lanes, m[g]), by row, then transposed.
       alignas(64) float d[16] = {}, dmin[16] = {};
-      for (int r = 0; r < n_r; ++r) {
+      __m512i m[16];
+      for (int r = 0; r < 16; ++r) {
+        if (r >= n_r) {
+          v[r] = m[r] = _mm512_setzero_si512();
+          continue;
+        }
         const BlockQ6_K& b = reinterpret_cast<const BlockQ6_K*>(w + r * row_bytes)[u0 + u];
-        for (int g = 0; g < 16; ++g) sc[g][r] = pair16(b.scales[g], b.scales[g]);
-        for (int g = 0; g < 8; ++g) mn[g][r] = pair16(b.scales[2 * g], b.scales[2 * g + 1]);
+        const __m256i s16 =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+        const __m512i s32 = _mm512_cvtepi16_epi32(s16);
+        v[r] = _mm512_or_si512(_mm512_and_si512(s32, _mm512_set1_epi32(0xFFFF)),
+                               _mm512_slli_epi32(s32, 16));
+        m[r] = _mm512_zextsi256_si512(s16);
         d[r] = _cvtsh_ss(b.d);
+        prefetch_block(&b + 1, sizeof(BlockQ6_K));
       }
-      std::memcpy(o + kScOff, sc, sizeof(sc));
-      std::memcpy(o + kMnOff, mn, sizeof(mn));
-      std::memcpy(o + kDOff, d, sizeof(d));
-      std::memcpy(o + kDminOff, dmin, sizeof(dmin));
+      transpose16(v);
+      transpose16(m);
+      for (int g = 0; g < 16; ++g) _mm512_store_si512(o + kScOff + 64 * g, v[g]);
+      for (int g = 0; g < 8; ++g) _mm512_store_si512(o + kMnOff + 64 * g, m[g]);
+      _mm512_store_ps(reinterpret_cast<float*>(o + kDOff), _mm512_load_ps(d));
+      _mm512_store_ps(reinterpret_cast<float*>(o + kDminOff), _mm512_load_ps(dmin));
     }
   }
 };
