@@ -27,6 +27,22 @@ struct MlaSeqPlan {
   bool absorbed = true;
 };
 
+// One expert's share of an MoE step: its three matrices and the rows of the
+// tokens that use it. Rows of all jobs are laid end to end, so one parallel
+// region per phase covers every expert.
+struct MoeJob {
+  TensorView gate, up, down;  // [ff, n_embd], [ff, n_embd], [n_embd, ff]
+  int64_t ff = 0;
+  int64_t row0 = 0, rows = 0;  // its rows: [row0, row0 + rows) of the job-row lists
+  int64_t act0 = 0;            // offset of its first row in gate/up ([rows, ff] each)
+  int64_t ff_chunk0 = 0;       // its first 16-row chunk of gate/up (phase 1)
+  int64_t d_chunk0 = 0;        // its first 16-row chunk of down (phase 2)
+  int64_t act_q0 = 0;          // byte offset of its first quantized gated row
+  int64_t act_q_bytes = 0;     // bytes of one quantized gated row (0: float path)
+  DType in_format[2] = {DType::kF32, DType::kF32};  // activation format for gate, up
+  DType act_format = DType::kF32;                   // ... for down
+};
+
 struct Model::Workspace {
   explicit Workspace(const ModelConfig& c) : rope(c.rope) {
     if (c.is_moe()) router = std::make_unique<Router>(c.moe);
@@ -63,14 +79,17 @@ struct Model::Workspace {
   std::vector<int32_t> n_chosen;         // [n_tokens]
   std::vector<std::vector<int32_t>> expert_rows;   // [n_expert] token rows routed to it
   std::vector<std::vector<float>> expert_weights;  // [n_expert] their weights
-  std::vector<int32_t> active_experts;   // experts chosen by some token, ascending
-  std::vector<int64_t> expert_offset;    // [n_active + 1] first row of each in gate/up/expert_out
-  std::vector<const float*> expert_in;   // [rows] input rows (of h) of each active expert
-  std::vector<const float*> expert_act;  // [rows] activation rows (of gate) of each
-  // Activations quantized once per MoE phase for the integer kernels:
-  // [0] gate input, [1] up input (when its format differs), [2] down input.
-  std::vector<uint8_t> act_q[3];             // [rows, quantized row bytes]
-  std::vector<const uint8_t*> act_q_rows[3];  // [rows] each routed row's quantized input
+  std::vector<MoeJob> moe_jobs;          // this step's active experts, then the shared one
+  std::vector<int32_t> job_token;        // [rows] batch index of each job row
+  std::vector<float> job_weight;         // [rows] its routing weight (shared: its gate)
+  std::vector<const float*> job_in;      // [rows] its input row (of h)
+  std::vector<const float*> job_act;     // [rows] its gated row (of gate)
+  // Activations quantized once per step for the integer kernels: h rows in
+  // each format the gate/up weights need, and the gated rows for down.
+  std::vector<uint8_t> h_q[2];                // [n_tokens, row bytes] per format
+  std::vector<uint8_t> act_q;                 // gated rows, each in its job's down format
+  std::vector<const uint8_t*> job_in_q[2];    // [rows] quantized input for gate [0], up [1]
+  std::vector<const uint8_t*> job_act_q;      // [rows] quantized gated row
   std::vector<float> logits_in;          // [n_rows, n_embd] normed rows whose logits are wanted
 };
 

@@ -85,12 +85,18 @@ INSTANTIATE_TEST_SUITE_P(
                       OracleCase{"deepseek-v3-q8_0", "exact", 1e-3, kF32},
                       OracleCase{"llama-dense-q8_0", "logits", 2e-2, kQ8},
                       OracleCase{"llama-dense-q4_k", "logits", 2e-2, kQ8},
-                      // Positions 0-8 match llama.cpp within 1e-6; from position 9
-                      // on, 0.05-0.1 (scalar and AVX-512 alike): a near-tie in
-                      // the sigmoid/group routing resolves differently from
-                      // llama.cpp's run (its own exact-vs-q8 gap here is 2.05).
-                      // Argmax must still match at every position.
-                      OracleCase{"deepseek-v3-q8_0", "logits", 0.15, kQ8}),
+                      // Known gap, above the README's 2e-2 bar: positions 0-8 match
+                      // llama.cpp within 5e-7, the token at position 9 lands 0.077
+                      // away and later positions (which attend to it) 0.04-0.06.
+                      // Traced with llama.cpp's eval callback: in layer 0 our SiLU
+                      // output for token 9 differs from ggml's by 1 ulp at the
+                      // block maximum (2.3012161 vs 2.301216), which moves that
+                      // block's fp16 activation scale across a rounding boundary
+                      // (0.01813 vs 0.01811); this random model amplifies the
+                      // 2e-4 change. Matching it would mean reproducing ggml's
+                      // own exp approximation bit for bit. Argmax still matches,
+                      // and llama.cpp's own exact-vs-q8 gap on this file is 2.05.
+                      OracleCase{"deepseek-v3-q8_0", "logits", 0.1, kQ8}),
     [](const auto& info) {
       std::string n = std::string(info.param.name) + "_" + activations_name(info.param.act);
       for (char& ch : n) if (ch == '-') ch = '_';

@@ -2,6 +2,8 @@
 // experts run grouped, shared experts). E(x) = W_down·(silu(W_gate·x) ⊙ W_up·x).
 #include <algorithm>
 
+#include "base/check.h"
+
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "model/workspace.h"
@@ -21,21 +23,34 @@ void swiglu(const TensorView& gate, const TensorView& up, const TensorView& down
   matmul(down, g, n, out, pool, act);
 }
 
-// Quantizes the n_rows rows of x (n_in wide, row stride n_in) once for the
-// integer kernels of `weight_type` into buf, in parallel. Returns the
-// activation type, or kF32 (nothing written) where the float path runs.
-DType quantize_rows(DType weight_type, Activations act, const float* x, int64_t n_rows,
-                    int64_t n_in, std::vector<uint8_t>& buf, int64_t* row_bytes, ThreadPool& pool) {
-  if (act != Activations::kQuantized) return DType::kF32;
-  const DType qt = quantized_activation_type(weight_type);
-  if (qt == DType::kF32) return qt;
-  *row_bytes = quantized_activation_bytes(qt, n_in);
-  uint8_t* dst = grow(buf, static_cast<size_t>(n_rows * *row_bytes));
-  const int64_t rb = *row_bytes;
+// The activation format the integer kernels of `w` need in this mode, or
+// kF32 for the float path.
+DType input_format(const TensorView& w, Activations act) {
+  return act == Activations::kQuantized ? quantized_activation_type(w.type) : DType::kF32;
+}
+
+// Runs fn(r) for r < n_rows, in parallel only when the work is big enough
+// to pay for waking the pool (decode quantizes a handful of rows).
+template <typename Fn>
+void for_rows(ThreadPool& pool, int64_t n_rows, int64_t width, const Fn& fn) {
+  if (n_rows * width < (int64_t{1} << 15)) {
+    for (int64_t r = 0; r < n_rows; ++r) fn(r);
+    return;
+  }
   pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1, int) {
-    for (int64_t r = r0; r < r1; ++r) quantize_activation(qt, x + r * n_in, n_in, dst + r * rb);
+    for (int64_t r = r0; r < r1; ++r) fn(r);
   });
-  return qt;
+}
+
+// y rows [r0, r1) of `w` for a job's rows: integer kernels on quantized
+// inputs where `format` has them, else float.
+void job_rows(const TensorView& w, DType format, const uint8_t* const* xq, const float* const* xs,
+              int64_t m, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  if (format != DType::kF32) {
+    matmul_rows_quantized(w, xq, m, y, ldy, r0, r1);
+  } else {
+    matmul_rows(w, xs, m, y, ldy, r0, r1);
+  }
 }
 
 }  // namespace
@@ -85,142 +100,185 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
   float* proj = grow(w.proj, int64_t{n} * d);
   std::fill(proj, proj + int64_t{n} * d, 0.0f);
 
-  // Routed experts, grouped: each expert's weights are read once per step
-  // however many tokens chose it. All active experts run in one parallel
-  // region per phase (gate+up+SiLU, then down), each thread taking a
-  // contiguous run of 16-row chunks across the experts' matrices, instead of
+  // The experts of this step as jobs: every routed expert some token chose
+  // (each expert's weights are read once per step however many tokens chose
+  // it), then the shared expert over every token. All jobs run in one
+  // parallel region per phase (gate+up+SiLU, then down), each thread taking
+  // a contiguous run of 16-row chunks across the jobs' matrices, instead of
   // splitting every small matrix over the threads with a barrier each.
   // Every output row is a dot of one weight row with one token (matmul_rows
   // gives the same bits however the rows are split), and the scatter-add
-  // runs in expert order for every token, so a token's sum does not depend
-  // on its batch-mates.
-  const int64_t ff = moe.n_ff_exp;
-  std::vector<int32_t>& act = w.active_experts;
-  std::vector<int64_t>& off = w.expert_offset;
-  act.clear();
-  off.clear();
-  int64_t total = 0;
+  // runs in job order for every token, so a token's sum does not depend on
+  // its batch-mates.
+  constexpr int64_t kChunk = 16;
+  std::vector<MoeJob>& jobs = w.moe_jobs;
+  jobs.clear();
+  w.job_token.clear();
+  w.job_weight.clear();
+  auto add_job = [&](const TensorView& gate, const TensorView& up, const TensorView& down) {
+    MoeJob j;
+    j.gate = gate;
+    j.up = up;
+    j.down = down;
+    j.ff = gate.ne[1];
+    j.row0 = static_cast<int64_t>(w.job_token.size());
+    j.in_format[0] = input_format(gate, act_);
+    j.in_format[1] = input_format(up, act_);
+    j.act_format = input_format(down, act_);
+    jobs.push_back(j);
+  };
   for (int32_t e = 0; e < moe.n_expert; ++e) {
     if (w.expert_rows[e].empty()) continue;
-    act.push_back(e);
-    off.push_back(total);
-    total += static_cast<int64_t>(w.expert_rows[e].size());
+    add_job(f.gate_exps.matrix(e), f.up_exps.matrix(e), f.down_exps.matrix(e));
+    w.job_token.insert(w.job_token.end(), w.expert_rows[e].begin(), w.expert_rows[e].end());
+    w.job_weight.insert(w.job_weight.end(), w.expert_weights[e].begin(), w.expert_weights[e].end());
   }
-  off.push_back(total);
-  const int64_t n_act = static_cast<int64_t>(act.size());
-  if (n_act > 0) {
-    float* g = grow(w.gate, total * ff);         // [total, ff]
-    float* u = grow(w.up, total * ff);           // [total, ff]
-    float* eo = grow(w.expert_out, total * d);   // [total, n_embd]
-    const float** xs = grow(w.expert_in, total);
-    const float** gs = grow(w.expert_act, total);
-    for (int64_t a = 0; a < n_act; ++a) {
-      const std::vector<int32_t>& rows = w.expert_rows[act[a]];
-      for (size_t i = 0; i < rows.size(); ++i) xs[off[a] + i] = w.h.data() + int64_t{rows[i]} * d;
-    }
-    for (int64_t i = 0; i < total; ++i) gs[i] = g + i * ff;
-    // Integer kernels: each token row of h is quantized once for the gate
-    // (and once more for up only if its weights pair with another format),
-    // then every routed copy points at it.
-    const TensorView gate0 = f.gate_exps.matrix(act[0]), up0 = f.up_exps.matrix(act[0]);
-    int64_t rb[3] = {0, 0, 0};
-    const DType qg = quantize_rows(gate0.type, act_, w.h.data(), n, d, w.act_q[0], &rb[0], pool);
-    DType qu = qg;
-    const uint8_t* up_base = w.act_q[0].data();
-    int64_t up_rb = rb[0];
-    if (qg == DType::kF32 || quantized_activation_type(up0.type) != qg) {
-      qu = quantize_rows(up0.type, act_, w.h.data(), n, d, w.act_q[1], &rb[1], pool);
-      up_base = w.act_q[1].data();
-      up_rb = rb[1];
-    }
-    const uint8_t** xqg = grow(w.act_q_rows[0], total);
-    const uint8_t** xqu = grow(w.act_q_rows[1], total);
-    for (int64_t a = 0; a < n_act; ++a) {
-      const std::vector<int32_t>& rows = w.expert_rows[act[a]];
-      for (size_t i = 0; i < rows.size(); ++i) {
-        if (qg != DType::kF32) xqg[off[a] + i] = w.act_q[0].data() + int64_t{rows[i]} * rb[0];
-        if (qu != DType::kF32) xqu[off[a] + i] = up_base + int64_t{rows[i]} * up_rb;
-      }
-    }
-
-    constexpr int64_t kChunk = 16;
-    // Phase 1: chunk c of expert a computes gate and up rows [16c, 16c + 16)
-    // for the expert's tokens, then SiLU-gates those columns.
-    const int64_t ff_chunks = (ff + kChunk - 1) / kChunk;
-    pool.parallel_for(n_act * ff_chunks, [&](int64_t c0, int64_t c1, int) {
-      for (int64_t c = c0; c < c1;) {
-        const int64_t a = c / ff_chunks;
-        const int64_t last = std::min(c1, (a + 1) * ff_chunks);  // this expert's chunks
-        const int64_t r0 = (c - a * ff_chunks) * kChunk;
-        const int64_t r1 = std::min(ff, (last - a * ff_chunks) * kChunk);
-        const int64_t m = off[a + 1] - off[a];
-        float* ga = g + off[a] * ff;
-        float* ua = u + off[a] * ff;
-        if (qg != DType::kF32) {
-          matmul_rows_quantized(f.gate_exps.matrix(act[a]), xqg + off[a], m, ga, ff, r0, r1);
-        } else {
-          matmul_rows(f.gate_exps.matrix(act[a]), xs + off[a], m, ga, ff, r0, r1);
-        }
-        if (qu != DType::kF32) {
-          matmul_rows_quantized(f.up_exps.matrix(act[a]), xqu + off[a], m, ua, ff, r0, r1);
-        } else {
-          matmul_rows(f.up_exps.matrix(act[a]), xs + off[a], m, ua, ff, r0, r1);
-        }
-        for (int64_t i = 0; i < m; ++i) {
-          silu_mul(ga + i * ff + r0, ua + i * ff + r0, ga + i * ff + r0, r1 - r0);
-        }
-        c = last;
-      }
-    });
-    // Phase 2: down rows [16c, 16c + 16) of expert a, on the gated rows
-    // quantized once (they are complete only after phase 1).
-    const DType qd = quantize_rows(f.down_exps.matrix(act[0]).type, act_, g, total, ff, w.act_q[2],
-                                   &rb[2], pool);
-    const uint8_t** gq = grow(w.act_q_rows[2], total);
-    if (qd != DType::kF32) {
-      for (int64_t i = 0; i < total; ++i) gq[i] = w.act_q[2].data() + i * rb[2];
-    }
-    const int64_t d_chunks = (d + kChunk - 1) / kChunk;
-    pool.parallel_for(n_act * d_chunks, [&](int64_t c0, int64_t c1, int) {
-      for (int64_t c = c0; c < c1;) {
-        const int64_t a = c / d_chunks;
-        const int64_t last = std::min(c1, (a + 1) * d_chunks);
-        const int64_t r0 = (c - a * d_chunks) * kChunk;
-        const int64_t r1 = std::min(d, (last - a * d_chunks) * kChunk);
-        if (qd != DType::kF32) {
-          matmul_rows_quantized(f.down_exps.matrix(act[a]), gq + off[a], off[a + 1] - off[a],
-                                eo + off[a] * d, d, r0, r1);
-        } else {
-          matmul_rows(f.down_exps.matrix(act[a]), gs + off[a], off[a + 1] - off[a], eo + off[a] * d,
-                      d, r0, r1);
-        }
-        c = last;
-      }
-    });
-    // Phase 3: weighted scatter-add, split by columns, experts in order.
-    const int64_t col_chunks = (d + 63) / 64;
-    pool.parallel_for(col_chunks, [&](int64_t c0, int64_t c1, int) {
-      const int64_t j0 = c0 * 64, j1 = std::min(d, c1 * 64);
-      for (int64_t a = 0; a < n_act; ++a) {
-        const std::vector<int32_t>& rows = w.expert_rows[act[a]];
-        const std::vector<float>& wts = w.expert_weights[act[a]];
-        for (size_t i = 0; i < rows.size(); ++i) {
-          const float* src = eo + (off[a] + static_cast<int64_t>(i)) * d;
-          axpy(wts[i], src + j0, proj + int64_t{rows[i]} * d + j0, j1 - j0);
-        }
-      }
-    });
-  }
-
-  // Shared experts always run, for every token.
   if (present(f.gate_shexp)) {
-    float* so = grow(w.expert_out, int64_t{n} * d);
-    swiglu(f.gate_shexp, f.up_shexp, f.down_shexp, w.h.data(), n, so, w, pool, act_);
+    add_job(f.gate_shexp, f.up_shexp, f.down_shexp);
     const float* sg = present(f.shexp_gate) ? reinterpret_cast<const float*>(f.shexp_gate.data) : nullptr;
     for (int32_t t = 0; t < n; ++t) {
-      const float scale = sg != nullptr ? sigmoid(dot_f32(sg, w.h.data() + int64_t{t} * d, d)) : 1.0f;
-      axpy(scale, so + int64_t{t} * d, proj + int64_t{t} * d, d);
+      w.job_token.push_back(t);
+      w.job_weight.push_back(sg != nullptr ? sigmoid(dot_f32(sg, w.h.data() + int64_t{t} * d, d)) : 1.0f);
     }
+  }
+  const int64_t total = static_cast<int64_t>(w.job_token.size());
+  if (total == 0) return;
+
+  // Lay the jobs out: rows, gate/up offsets, chunk ranges, quantized rows.
+  int64_t act_floats = 0, ff_chunks = 0, act_q_bytes = 0;
+  const int64_t d_chunks_per_job = (d + kChunk - 1) / kChunk;
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    MoeJob& j = jobs[k];
+    j.rows = (k + 1 < jobs.size() ? jobs[k + 1].row0 : total) - j.row0;
+    j.act0 = act_floats;
+    act_floats += j.rows * j.ff;
+    j.ff_chunk0 = ff_chunks;
+    ff_chunks += (j.ff + kChunk - 1) / kChunk;
+    j.d_chunk0 = static_cast<int64_t>(k) * d_chunks_per_job;
+    if (j.act_format != DType::kF32) {
+      j.act_q0 = act_q_bytes;
+      j.act_q_bytes = quantized_activation_bytes(j.act_format, j.ff);
+      act_q_bytes += j.rows * j.act_q_bytes;
+    }
+  }
+  const int64_t d_chunks = static_cast<int64_t>(jobs.size()) * d_chunks_per_job;
+
+  float* g = grow(w.gate, act_floats);       // each job: [rows, ff]
+  float* u = grow(w.up, act_floats);         // each job: [rows, ff]
+  float* eo = grow(w.expert_out, total * d);  // [total, n_embd]
+  const float** xs = grow(w.job_in, total);
+  const float** gs = grow(w.job_act, total);
+  for (const MoeJob& j : jobs) {
+    for (int64_t r = j.row0; r < j.row0 + j.rows; ++r) {
+      xs[r] = w.h.data() + int64_t{w.job_token[r]} * d;
+      gs[r] = g + j.act0 + (r - j.row0) * j.ff;
+    }
+  }
+
+  // Integer kernels: each token row of h is quantized once per format the
+  // jobs need (at most Q8_0 and Q8_K), then every job row points at it.
+  DType formats[2] = {DType::kF32, DType::kF32};
+  int64_t format_bytes[2] = {0, 0};
+  auto format_slot = [&](DType fmt) {
+    for (int k = 0; k < 2; ++k) {
+      if (formats[k] == fmt) return k;
+      if (formats[k] == DType::kF32) {
+        formats[k] = fmt;
+        format_bytes[k] = quantized_activation_bytes(fmt, d);
+        return k;
+      }
+    }
+    MOELAB_CHECK_MSG(false, "MoE: more than two activation formats");
+    return 0;
+  };
+  for (const MoeJob& j : jobs)
+    for (DType fmt : j.in_format)
+      if (fmt != DType::kF32) format_slot(fmt);
+  for (int k = 0; k < 2 && formats[k] != DType::kF32; ++k) {
+    uint8_t* buf = grow(w.h_q[k], static_cast<size_t>(n * format_bytes[k]));
+    for_rows(pool, n, d, [&](int64_t t) {
+      quantize_activation(formats[k], w.h.data() + t * d, d, buf + t * format_bytes[k]);
+    });
+  }
+  const uint8_t** xq[2] = {grow(w.job_in_q[0], total), grow(w.job_in_q[1], total)};
+  for (const MoeJob& j : jobs) {
+    for (int side = 0; side < 2; ++side) {
+      if (j.in_format[side] == DType::kF32) continue;
+      const int k = format_slot(j.in_format[side]);
+      for (int64_t r = j.row0; r < j.row0 + j.rows; ++r)
+        xq[side][r] = w.h_q[k].data() + int64_t{w.job_token[r]} * format_bytes[k];
+    }
+  }
+
+  // The job a chunk belongs to, given the first chunk of each job; threads
+  // walk their contiguous chunk range forward from a binary search.
+  auto job_of = [&](int64_t c, int64_t MoeJob::*first) {
+    const auto it = std::upper_bound(jobs.begin(), jobs.end(), c,
+                                     [&](int64_t v, const MoeJob& j) { return v < j.*first; });
+    return static_cast<size_t>(it - jobs.begin()) - 1;
+  };
+
+  // Phase 1: chunk c of job k computes gate and up rows [16c, 16c + 16) for
+  // the job's tokens, then SiLU-gates those columns.
+  pool.parallel_for(ff_chunks, [&](int64_t c0, int64_t c1, int) {
+    for (size_t k = job_of(c0, &MoeJob::ff_chunk0); c0 < c1; ++k) {
+      const MoeJob& j = jobs[k];
+      const int64_t job_end = j.ff_chunk0 + (j.ff + kChunk - 1) / kChunk;
+      const int64_t last = std::min(c1, job_end);
+      const int64_t r0 = (c0 - j.ff_chunk0) * kChunk;
+      const int64_t r1 = std::min(j.ff, (last - j.ff_chunk0) * kChunk);
+      float* ga = g + j.act0;
+      float* ua = u + j.act0;
+      job_rows(j.gate, j.in_format[0], xq[0] + j.row0, xs + j.row0, j.rows, ga, j.ff, r0, r1);
+      job_rows(j.up, j.in_format[1], xq[1] + j.row0, xs + j.row0, j.rows, ua, j.ff, r0, r1);
+      for (int64_t i = 0; i < j.rows; ++i) {
+        silu_mul(ga + i * j.ff + r0, ua + i * j.ff + r0, ga + i * j.ff + r0, r1 - r0);
+      }
+      c0 = last;
+    }
+  });
+
+  // Phase 2: down rows [16c, 16c + 16) of job k, on the gated rows quantized
+  // once (they are complete only after phase 1).
+  const uint8_t** gq = grow(w.job_act_q, total);
+  if (act_q_bytes > 0) {
+    uint8_t* buf = grow(w.act_q, static_cast<size_t>(act_q_bytes));
+    for (const MoeJob& j : jobs) {
+      if (j.act_format == DType::kF32) continue;
+      for (int64_t r = j.row0; r < j.row0 + j.rows; ++r)
+        gq[r] = buf + j.act_q0 + (r - j.row0) * j.act_q_bytes;
+    }
+    for_rows(pool, total, jobs.front().ff, [&](int64_t r) {
+      const size_t k = job_of(r, &MoeJob::row0);
+      const MoeJob& j = jobs[k];
+      if (j.act_format != DType::kF32)
+        quantize_activation(j.act_format, gs[r], j.ff, const_cast<uint8_t*>(gq[r]));
+    });
+  }
+  pool.parallel_for(d_chunks, [&](int64_t c0, int64_t c1, int) {
+    for (size_t k = job_of(c0, &MoeJob::d_chunk0); c0 < c1; ++k) {
+      const MoeJob& j = jobs[k];
+      const int64_t last = std::min(c1, j.d_chunk0 + d_chunks_per_job);
+      const int64_t r0 = (c0 - j.d_chunk0) * kChunk;
+      const int64_t r1 = std::min(d, (last - j.d_chunk0) * kChunk);
+      job_rows(j.down, j.act_format, gq + j.row0, gs + j.row0, j.rows, eo + j.row0 * d, d, r0, r1);
+      c0 = last;
+    }
+  });
+
+  // Phase 3: weighted scatter-add, split by columns, jobs in order (routed
+  // experts ascending, then the shared expert).
+  const int64_t col_chunks = (d + 63) / 64;
+  auto scatter = [&](int64_t c0, int64_t c1, int) {
+    const int64_t j0 = c0 * 64, j1 = std::min(d, c1 * 64);
+    for (int64_t r = 0; r < total; ++r) {
+      axpy(w.job_weight[r], eo + r * d + j0, proj + int64_t{w.job_token[r]} * d + j0, j1 - j0);
+    }
+  };
+  if (total * d < (int64_t{1} << 15)) {
+    scatter(0, col_chunks, 0);
+  } else {
+    pool.parallel_for(col_chunks, scatter);
   }
 }
 
