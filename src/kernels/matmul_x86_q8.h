@@ -452,6 +452,246 @@ void tile(int n_v, int n_t, const uint8_t* const* slab, int64_t u0, int64_t n, c
   }
 }
 
+// ------------------------------------------------------------ row-major decode
+//
+// For 1-4 tokens the weights are read once and each element meets at most 4
+// activations, so unpacking to slabs costs more than it saves. The decode
+// kernel keeps the row-major layout instead (a zmm holds 64 elements of one
+// row), walks a slab of 16 rows a chunk of super-blocks at a time, and keeps
+// per (row, token, super-block) the integer lanes of sumi and of the min (or
+// Q6_K offset) term. A transpose-reduce then turns 16 rows' lanes into the
+// exact per-super-block totals with one row per lane, and from there the
+// float steps are the slab kernel's, in the same super-block order: the same
+// bits as prefill and the scalar reference (integer sums are exact whatever
+// the order).
+
+// Out lane j = the sum of the 16 lanes of v[j].
+inline __m512i reduce16(const __m512i* v) {
+  __m512i a[8], b[4];
+  for (int i = 0; i < 8; ++i) {
+    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                            _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+  }
+  // b[j] 128-bit lane l: rows 4j..4j+3, partial sums of their lane l.
+  for (int j = 0; j < 4; ++j) {
+    b[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * j], a[2 * j + 1]),
+                            _mm512_unpackhi_epi64(a[2 * j], a[2 * j + 1]));
+  }
+  const __m512i c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], 0x88),
+                                      _mm512_shuffle_i32x4(b[0], b[1], 0xDD));
+  const __m512i c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], 0x88),
+                                      _mm512_shuffle_i32x4(b[2], b[3], 0xDD));
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(c0, c1, 0x88), _mm512_shuffle_i32x4(c0, c1, 0xDD));
+}
+
+// Out lane j = the sum of the 8 lanes of m[j].
+inline __m512i reduce16x8(const __m256i* m) {
+  // Row k in the low half, row k + 8 in the high half.
+  __m512i w[8], a[4], b[2];
+  for (int k = 0; k < 8; ++k) w[k] = cat256(m[k], m[k + 8]);
+  for (int i = 0; i < 4; ++i) {
+    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(w[2 * i], w[2 * i + 1]),
+                            _mm512_unpackhi_epi32(w[2 * i], w[2 * i + 1]));
+  }
+  // b[j]: 128-bit lanes 0-1 rows 4j..4j+3, lanes 2-3 rows 4j+8..4j+11.
+  for (int j = 0; j < 2; ++j) {
+    b[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * j], a[2 * j + 1]),
+                            _mm512_unpackhi_epi64(a[2 * j], a[2 * j + 1]));
+  }
+  // Rows 0-3, 8-11, 4-7, 12-15, then in order.
+  const __m512i s = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], 0x88),
+                                     _mm512_shuffle_i32x4(b[0], b[1], 0xDD));
+  return _mm512_shuffle_i32x4(s, s, 0xD8);
+}
+
+// 16-bit lane j of step c's scale vector takes scale 2c + j / 16 (Q4_K/Q5_K,
+// groups of 32) or 4c + j / 8 (Q6_K, groups of 16).
+template <int kGroup>
+inline __m512i scale_index(int c) {
+  alignas(64) int16_t idx[32];
+  for (int j = 0; j < 32; ++j) idx[j] = static_cast<int16_t>(c * (64 / kGroup) + j / (kGroup / 2));
+  return _mm512_load_si512(idx);
+}
+
+// Super-blocks per chunk: a row's chunk is read in one sequential run, and the
+// integer lanes of a chunk (16 rows × kT tokens × 96 bytes each) stay within
+// 12 KiB of L1.
+template <int kT>
+constexpr int64_t decode_chunk() {
+  return kT == 1 ? 8 : kT == 2 ? 4 : 2;
+}
+
+// The integer lanes of one row's super-blocks [i0, i0 + n) for kT tokens:
+// is[(t * kChunk + k)] = sumi lanes, mn[...] = min / offset lanes.
+template <typename Block, bool kSix, int kT>
+inline void k_row_lanes(const Block* blk, int64_t i0, int64_t n, const ActRow* a,
+                        const __m512i (&sidx)[4], __m512i* is, __m256i* mn, uint16_t* d,
+                        uint16_t* dmin) {
+  constexpr int64_t kChunk = decode_chunk<kT>();
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t i = i0 + k;
+    const Block& b = blk[i];
+    __m512i scv;
+    __m256i mlanes;  // 16-bit lanes paired with the 16 bsums of the super-block
+    __m512i qv[4];
+    if constexpr (kSix) {
+      const __m256i nib8 = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
+      const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+      scv = _mm512_zextsi256_si512(s16);
+      mlanes = s16;
+      for (int h = 0; h < 2; ++h) {
+        const __m256i la = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
+        const __m256i lb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
+        const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+        const __m256i e0 = _mm256_or_si256(_mm256_and_si256(la, nib8),
+                                           _mm256_and_si256(_mm256_slli_epi16(hb, 4), top));
+        const __m256i e1 = _mm256_or_si256(_mm256_and_si256(lb, nib8),
+                                           _mm256_and_si256(_mm256_slli_epi16(hb, 2), top));
+        const __m256i e2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), nib8),
+                                           _mm256_and_si256(hb, top));
+        const __m256i e3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), nib8),
+                                           _mm256_and_si256(_mm256_srli_epi16(hb, 2), top));
+        qv[2 * h] = cat256(e0, e1);
+        qv[2 * h + 1] = cat256(e2, e3);
+      }
+      d[k] = b.d;
+    } else {
+      __m128i sc, m;
+      k4_scales(b.scales, &sc, &m);
+      scv = _mm512_zextsi128_si512(sc);
+      // Min m_g in 16-bit lanes 2g and 2g + 1 (Q8_K's sums per 16).
+      mlanes = _mm256_cvtepu16_epi32(m);
+      mlanes = _mm256_or_si256(mlanes, _mm256_slli_epi32(mlanes, 16));
+      for (int c = 0; c < 4; ++c) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c));
+        qv[c] = _mm512_and_si512(cat256(v, _mm256_srli_epi16(v, 4)), nib);
+        if constexpr (std::is_same_v<Block, BlockQ5_K>) {
+          // Bit 2c of qh[l] is the 5th bit of element 64c + l, bit 2c + 1
+          // that of element 64c + 32 + l.
+          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
+          const __m256i bit = _mm256_set1_epi8(0x10);
+          const __m128i sl = _mm_cvtsi32_si128(4 - 2 * c), sr = _mm_cvtsi32_si128(2 * c - 4);
+          const __m128i sl1 = _mm_cvtsi32_si128(3 - 2 * c), sr1 = _mm_cvtsi32_si128(2 * c - 3);
+          const __m256i lo = _mm256_and_si256(
+              2 * c <= 4 ? _mm256_sll_epi16(h, sl) : _mm256_srl_epi16(h, sr), bit);
+          const __m256i hi = _mm256_and_si256(
+              2 * c + 1 <= 4 ? _mm256_sll_epi16(h, sl1) : _mm256_srl_epi16(h, sr1), bit);
+          qv[c] = _mm512_or_si512(qv[c], cat256(lo, hi));
+        }
+      }
+      d[k] = b.d;
+      dmin[k] = b.dmin;
+    }
+    __m512i sv[4];
+    for (int c = 0; c < 4; ++c) sv[c] = _mm512_permutexvar_epi16(sidx[c], scv);
+    for (int t = 0; t < kT; ++t) {
+      __m512i acc = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        const __m512i av = _mm512_loadu_si512(a[t].qs + i * kQkK + 64 * c);
+        // At most 2 · 63 · 127 per 16-bit pair: no saturation.
+        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(qv[c], av), sv[c]);
+      }
+      is[t * kChunk + k] = acc;
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t].bsums + 16 * i));
+      mn[t * kChunk + k] = _mm256_madd_epi16(mlanes, bs);
+    }
+  }
+}
+
+// Rows [0, n_r) (n_r <= 16) of w for kT tokens, stored to y[t * ldy + r].
+template <typename Block, bool kSix, int kT>
+void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, const ActRow* a,
+                   float* y, int64_t ldy) {
+  constexpr int64_t kChunk = decode_chunk<kT>();
+  __m512i sidx[4];
+  for (int c = 0; c < 4; ++c) sidx[c] = kSix ? scale_index<16>(c) : scale_index<32>(c);
+  // Lanes by row: [row][t * kChunk + k].
+  alignas(64) __m512i is[kSlab][kT * kChunk];
+  alignas(64) __m256i mn[kSlab][kT * kChunk];
+  alignas(64) uint16_t d[kChunk][kSlab] = {}, dmin[kChunk][kSlab] = {};
+  __m512 acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i0 = 0; i0 < n_sb; i0 += kChunk) {
+    const int64_t n = std::min(kChunk, n_sb - i0);
+    for (int r = 0; r < kSlab; ++r) {
+      if (r >= n_r) {
+        for (int j = 0; j < kT * kChunk; ++j) {
+          is[r][j] = _mm512_setzero_si512();
+          mn[r][j] = _mm256_setzero_si256();
+        }
+        continue;
+      }
+      const auto* blk = reinterpret_cast<const Block*>(w + r * row_bytes);
+      // The same chunk two rows on (the next slab's first rows past the end).
+      prefetch_block(reinterpret_cast<const uint8_t*>(blk + i0) + 2 * row_bytes,
+                     n * static_cast<int64_t>(sizeof(Block)));
+      uint16_t dr[kChunk], dmr[kChunk];
+      k_row_lanes<Block, kSix, kT>(blk, i0, n, a, sidx, is[r], mn[r], dr, dmr);
+      for (int64_t k = 0; k < n; ++k) {
+        d[k][r] = dr[k];
+        if constexpr (!kSix) dmin[k][r] = dmr[k];
+      }
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d[k])));
+      const __m512 dmv =
+          _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dmin[k])));
+      for (int t = 0; t < kT; ++t) {
+        __m512i lanes[kSlab];
+        __m256i mlanes[kSlab];
+        for (int r = 0; r < kSlab; ++r) {
+          lanes[r] = is[r][t * kChunk + k];
+          mlanes[r] = mn[r][t * kChunk + k];
+        }
+        const __m512i si = reduce16(lanes);
+        const __m512i mi = reduce16x8(mlanes);
+        const __m512 da = _mm512_set1_ps(a[t].d[i0 + k]);
+        if constexpr (kSix) {
+          // Reference: acc += d * da * (float)(Σ_g sc_g Σ (q - 32) a).
+          const __m512i s = _mm512_sub_epi32(si, _mm512_slli_epi32(mi, 5));
+          acc[t] = fadd(acc[t], fmul(fmul(dv, da), _mm512_cvtepi32_ps(s)));
+        } else {
+          // Reference: acc += d * da * (float)sumi - dmin * da * (float)summ.
+          const __m512 x = fmul(fmul(dv, da), _mm512_cvtepi32_ps(si));
+          const __m512 z = fmul(fmul(dmv, da), _mm512_cvtepi32_ps(mi));
+          acc[t] = fadd(acc[t], fsub(x, z));
+        }
+      }
+    }
+  }
+  const __mmask16 m = static_cast<__mmask16>((1u << n_r) - 1);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+}
+
+template <typename Block, bool kSix, int kT>
+void k_decode_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
+                 const ActRow* a, float* y, int64_t ldy) {
+  for (int64_t r = 0; r < n_rows; r += kSlab) {
+    const int n_r = static_cast<int>(std::min<int64_t>(kSlab, n_rows - r));
+    k_decode_slab<Block, kSix, kT>(w + r * row_bytes, row_bytes, n_r, n_in / kQkK, a, y + r, ldy);
+  }
+}
+
+template <typename Block, bool kSix>
+void k_decode(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in, const ActRow* a,
+              int n_tok, float* y, int64_t ldy) {
+  switch (n_tok) {
+    case 1:
+      k_decode_nt<Block, kSix, 1>(w, row_bytes, n_rows, n_in, a, y, ldy);
+      break;
+    case 2:
+      k_decode_nt<Block, kSix, 2>(w, row_bytes, n_rows, n_in, a, y, ldy);
+      break;
+    case 3:
+      k_decode_nt<Block, kSix, 3>(w, row_bytes, n_rows, n_in, a, y, ldy);
+      break;
+    default:
+      k_decode_nt<Block, kSix, 4>(w, row_bytes, n_rows, n_in, a, y, ldy);
+      break;
+  }
+}
+
 // ------------------------------------------------------------ the driver
 
 struct Q8Scratch {
@@ -532,6 +772,19 @@ void q8_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in
   }
 }
 
+// K-quants: the row-major decode kernel for 1-4 tokens, slabs beyond.
+template <typename K, typename Block, bool kSix>
+void k_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
+              const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {
+  if (n_tok > kTileTokens) {
+    q8_matmul<K, ActFormat::kQ8_K>(w, row_bytes, n_rows, n_in, xq, n_tok, y, ldy);
+    return;
+  }
+  ActRow a[kTileTokens];
+  for (int t = 0; t < n_tok; ++t) a[t] = act_row(ActFormat::kQ8_K, xq[t], n_in);
+  k_decode<Block, kSix>(w, row_bytes, n_rows, n_in, a, n_tok, y, ldy);
+}
+
 }  // namespace
 
 QuantRowsFn avx512_quant_rows(DType type) {
@@ -539,11 +792,11 @@ QuantRowsFn avx512_quant_rows(DType type) {
     case DType::kQ8_0:
       return q8_matmul<TileQ8_0, ActFormat::kQ8_0>;
     case DType::kQ4_K:
-      return q8_matmul<TileQ45K<false>, ActFormat::kQ8_K>;
+      return k_matmul<TileQ45K<false>, BlockQ4_K, false>;
     case DType::kQ5_K:
-      return q8_matmul<TileQ45K<true>, ActFormat::kQ8_K>;
+      return k_matmul<TileQ45K<true>, BlockQ5_K, false>;
     case DType::kQ6_K:
-      return q8_matmul<TileQ6K, ActFormat::kQ8_K>;
+      return k_matmul<TileQ6K, BlockQ6_K, true>;
     default:
       return nullptr;
   }
