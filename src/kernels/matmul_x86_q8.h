@@ -516,6 +516,7 @@ inline __m512i scale_index(int c) {
 // Super-blocks per chunk: a row's chunk is read in one sequential run, and the
 // integer lanes of a chunk (16 rows × kT tokens × 96 bytes each) stay within
 // 12 KiB of L1.
+constexpr int64_t kPrefetchRows = 4;
 template <int kT>
 constexpr int64_t decode_chunk() {
   return kT == 1 ? 8 : kT == 2 ? 4 : 2;
@@ -524,7 +525,7 @@ constexpr int64_t decode_chunk() {
 // The integer lanes of one row's super-blocks [i0, i0 + n) for kT tokens:
 // is[(t * kChunk + k)] = sumi lanes, mn[...] = min / offset lanes.
 template <typename Block, bool kSix, int kT>
-inline void k_row_lanes(const Block* blk, int64_t i0, int64_t n, const ActRow* a,
+inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t i0, int64_t n, const ActRow* a,
                         const __m512i (&sidx)[4], __m512i* is, __m256i* mn, uint16_t* d,
                         uint16_t* dmin) {
   constexpr int64_t kChunk = decode_chunk<kT>();
@@ -532,6 +533,9 @@ inline void k_row_lanes(const Block* blk, int64_t i0, int64_t n, const ActRow* a
   for (int64_t k = 0; k < n; ++k) {
     const int64_t i = i0 + k;
     const Block& b = blk[i];
+    // The same block kPrefetchRows rows on (the next slab's first rows past
+    // the end of this one).
+    prefetch_block(reinterpret_cast<const uint8_t*>(&b) + kPrefetchRows * row_bytes, sizeof(Block));
     __m512i scv;
     __m256i mlanes;  // 16-bit lanes paired with the 16 bsums of the super-block
     __m512i qv[4];
@@ -623,11 +627,8 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
         continue;
       }
       const auto* blk = reinterpret_cast<const Block*>(w + r * row_bytes);
-      // The same chunk two rows on (the next slab's first rows past the end).
-      prefetch_block(reinterpret_cast<const uint8_t*>(blk + i0) + 2 * row_bytes,
-                     n * static_cast<int64_t>(sizeof(Block)));
       uint16_t dr[kChunk], dmr[kChunk];
-      k_row_lanes<Block, kSix, kT>(blk, i0, n, a, sidx, is[r], mn[r], dr, dmr);
+      k_row_lanes<Block, kSix, kT>(blk, row_bytes, i0, n, a, sidx, is[r], mn[r], dr, dmr);
       for (int64_t k = 0; k < n; ++k) {
         d[k][r] = dr[k];
         if constexpr (!kSix) dmin[k][r] = dmr[k];
