@@ -10,8 +10,12 @@
 // then walks a tile of 2 slabs × up to 4 tokens, broadcasting 4 activation
 // bytes per step, so every lane accumulates one (row, token) pair and no
 // horizontal sum is ever needed. Prefill unpacks a panel once per call and
-// reuses it for every token; decode unpacks one block group at a time into
-// L1 and runs the same micro-kernel right away.
+// reuses it for every token. Decode (1-4 tokens) reads each weight once, so
+// the 16-row transpose would cost more than it saves: K-quants then run a
+// row-major kernel whose integer lanes are transpose-reduced to the same
+// per-super-block totals (see "row-major decode"); Q8_0 (bandwidth-bound
+// either way) unpacks one block group at a time into L1 and runs the slab
+// micro-kernel right away.
 //
 // Batch invariance (and equality with the scalar reference of qdot.cpp):
 // each lane computes the exact integer total of each block (Q8_0) or
@@ -37,9 +41,9 @@
 namespace moelab::kernels_internal {
 namespace {
 
-constexpr int kSlab = 16;        // rows per slab (zmm lanes)
-constexpr int kTileTokens = 4;   // tokens per micro-kernel tile
-constexpr int kPanelSlabs = 2;   // slabs per tile (and per prefill panel)
+constexpr int kSlab = 16;       // rows per slab (zmm lanes)
+constexpr int kTileTokens = 4;  // tokens per micro-kernel tile
+constexpr int kPanelSlabs = 2;  // slabs per tile (and per prefill panel)
 
 // Float steps of the reference, one rounding each, never contracted.
 constexpr int kRn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
@@ -127,8 +131,8 @@ struct Q8_0Panel {
           continue;
         }
         const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + u0 + u;
-        const __m256i lo = _mm256_xor_si256(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs)), k80);
+        const __m256i lo =
+            _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs)), k80);
         const __m256i hi =
             two ? _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)),
                                    k80)
@@ -165,7 +169,6 @@ struct KPanelLayout {
   static constexpr int64_t kUnitBytes = kDminOff + 64;
 };
 
-
 // Q4_K / Q5_K: groups of 32 with scale sc_g and min m_g. The min lanes hold
 // (m_g, m_g) against the sums of Q8_K's 16-element halves of group g.
 template <bool kFive>
@@ -194,12 +197,12 @@ struct Q45KPanel : KPanelLayout<8> {
             const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
             const __m128i sl = _mm_cvtsi32_si128(4 - 2 * c), sr = _mm_cvtsi32_si128(2 * c - 4);
             const __m128i sl1 = _mm_cvtsi32_si128(3 - 2 * c), sr1 = _mm_cvtsi32_si128(2 * c - 3);
-            lo = _mm256_or_si256(lo, _mm256_and_si256(2 * c <= 4 ? _mm256_sll_epi16(h, sl)
-                                                                 : _mm256_srl_epi16(h, sr),
-                                                      bit));
-            hi = _mm256_or_si256(hi, _mm256_and_si256(2 * c + 1 <= 4 ? _mm256_sll_epi16(h, sl1)
-                                                                     : _mm256_srl_epi16(h, sr1),
-                                                      bit));
+            lo = _mm256_or_si256(
+                lo, _mm256_and_si256(2 * c <= 4 ? _mm256_sll_epi16(h, sl) : _mm256_srl_epi16(h, sr),
+                                     bit));
+            hi = _mm256_or_si256(
+                hi, _mm256_and_si256(
+                        2 * c + 1 <= 4 ? _mm256_sll_epi16(h, sl1) : _mm256_srl_epi16(h, sr1), bit));
           }
           v[r] = cat256(lo, hi);
         }
@@ -351,7 +354,8 @@ void k_tile(const uint8_t* const* slab, int64_t u0, int64_t n_units, const ActRo
       for (int t = 0; t < kT; ++t) is[v][t] = _mm512_setzero_si512();
     for (int g = 0; g < kGroups; ++g) {
       __m512i sc[kRv];
-      for (int v = 0; v < kRv; ++v) sc[v] = _mm512_load_si512(slab[v] + u * kUb + P::kScOff + 64 * g);
+      for (int v = 0; v < kRv; ++v)
+        sc[v] = _mm512_load_si512(slab[v] + u * kUb + P::kScOff + 64 * g);
       for (int k = 0; k < kSteps; ++k) {
         const int s = g * kSteps + k;
         __m512i wv[kRv];
@@ -370,7 +374,8 @@ void k_tile(const uint8_t* const* slab, int64_t u0, int64_t n_units, const ActRo
       for (int t = 0; t < kT; ++t) mi[v][t] = _mm512_setzero_si512();
     for (int g = 0; g < 8; ++g) {
       __m512i mn[kRv];
-      for (int v = 0; v < kRv; ++v) mn[v] = _mm512_load_si512(slab[v] + u * kUb + P::kMnOff + 64 * g);
+      for (int v = 0; v < kRv; ++v)
+        mn[v] = _mm512_load_si512(slab[v] + u * kUb + P::kMnOff + 64 * g);
       for (int t = 0; t < kT; ++t) {
         const __m512i bs = _mm512_set1_epi32(load32(a[t].bsums + 16 * sb + 2 * g));
         for (int v = 0; v < kRv; ++v) mi[v][t] = _mm512_dpwssd_epi32(mi[v][t], mn[v], bs);
@@ -379,7 +384,8 @@ void k_tile(const uint8_t* const* slab, int64_t u0, int64_t n_units, const ActRo
     for (int t = 0; t < kT; ++t) {
       const __m512 da = _mm512_set1_ps(a[t].d[sb]);
       for (int v = 0; v < kRv; ++v) {
-        const __m512 d = _mm512_load_ps(reinterpret_cast<const float*>(slab[v] + u * kUb + P::kDOff));
+        const __m512 d =
+            _mm512_load_ps(reinterpret_cast<const float*>(slab[v] + u * kUb + P::kDOff));
         if constexpr (kSix) {
           // Reference: acc += d * da * (float)(Σ_g sc_g Σ (q - 32) a).
           const __m512i s = _mm512_sub_epi32(is[v][t], _mm512_slli_epi32(mi[v][t], 5));
@@ -516,6 +522,8 @@ inline __m512i scale_index(int c) {
 // Super-blocks per chunk: a row's chunk is read in one sequential run, and the
 // integer lanes of a chunk (16 rows × kT tokens × 96 bytes each) stay within
 // 12 KiB of L1.
+// Decode prefetch distance in rows: one block per block read, so requests
+// stay spread over the walk (a burst per row overflowed the fill buffers).
 constexpr int64_t kPrefetchRows = 4;
 template <int kT>
 constexpr int64_t decode_chunk() {
@@ -541,7 +549,8 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t i0, int64_t
     __m512i qv[4];
     if constexpr (kSix) {
       const __m256i nib8 = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
-      const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+      const __m256i s16 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
       scv = _mm512_zextsi256_si512(s16);
       mlanes = s16;
       for (int h = 0; h < 2; ++h) {
@@ -577,8 +586,8 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t i0, int64_t
           const __m256i bit = _mm256_set1_epi8(0x10);
           const __m128i sl = _mm_cvtsi32_si128(4 - 2 * c), sr = _mm_cvtsi32_si128(2 * c - 4);
           const __m128i sl1 = _mm_cvtsi32_si128(3 - 2 * c), sr1 = _mm_cvtsi32_si128(2 * c - 3);
-          const __m256i lo = _mm256_and_si256(
-              2 * c <= 4 ? _mm256_sll_epi16(h, sl) : _mm256_srl_epi16(h, sr), bit);
+          const __m256i lo =
+              _mm256_and_si256(2 * c <= 4 ? _mm256_sll_epi16(h, sl) : _mm256_srl_epi16(h, sr), bit);
           const __m256i hi = _mm256_and_si256(
               2 * c + 1 <= 4 ? _mm256_sll_epi16(h, sl1) : _mm256_srl_epi16(h, sr1), bit);
           qv[c] = _mm512_or_si512(qv[c], cat256(lo, hi));
@@ -666,8 +675,8 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
 }
 
 template <typename Block, bool kSix, int kT>
-void k_decode_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
-                 const ActRow* a, float* y, int64_t ldy) {
+void k_decode_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in, const ActRow* a,
+                 float* y, int64_t ldy) {
   for (int64_t r = 0; r < n_rows; r += kSlab) {
     const int n_r = static_cast<int>(std::min<int64_t>(kSlab, n_rows - r));
     k_decode_slab<Block, kSix, kT>(w + r * row_bytes, row_bytes, n_r, n_in / kQkK, a, y + r, ldy);
@@ -709,8 +718,8 @@ inline Q8Scratch& q8_scratch() {
   return s;
 }
 
-// Units unpacked at a time on the decode path (about 10 KiB per slab pair,
-// so the unpacked block stays in L1 while the tokens pass).
+// Units unpacked at a time on the slab decode path (Q8_0; about 10 KiB per
+// slab pair, so the unpacked block stays in L1 while the tokens pass).
 template <typename P>
 constexpr int64_t decode_units() {
   return P::kUnitElems == kQk ? 8 : 1;
@@ -740,7 +749,7 @@ void q8_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in
         P::unpack(w + (p + v * kSlab) * row_bytes, row_bytes, n_r, u0, n, buf + v * slab_bytes);
       }
     };
-    auto store = [&](int t0, int n_t, __m512 (&acc)[kPanelSlabs][kTileTokens]) {
+    auto store = [&](int t0, int n_t, __m512(&acc)[kPanelSlabs][kTileTokens]) {
       for (int v = 0; v < n_v; ++v) {
         const int64_t n_r = std::min<int64_t>(kSlab, rows - v * kSlab);
         const __mmask16 m = static_cast<__mmask16>((1u << n_r) - 1);
