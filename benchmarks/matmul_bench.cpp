@@ -1,6 +1,6 @@
 // Kernel microbenchmarks: the matrix product for each weight type and kernel
 // family, at decode (1 token: bound by reading the weights) and prefill
-// (64 tokens: bound by arithmetic) sizes, with float32 and 8-bit quantized
+// (64 and 512 tokens: bound by arithmetic) sizes, with float32 and 8-bit quantized
 // activations (the integer dots). Counters: weight bytes/s and FLOP/s.
 #include <benchmark/benchmark.h>
 
@@ -75,7 +75,7 @@ void matmul_args(benchmark::internal::Benchmark* b) {
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
                   DType::kQ5_K, DType::kQ6_K}) {
     for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
-      for (int64_t n_tok : {1, 4, 64}) {
+      for (int64_t n_tok : {1, 4, 64, 512}) {
         for (int threads : {1, 2}) {
           for (Activations act : {Activations::kFloat32, Activations::kQuantized}) {
             b->Args({static_cast<int64_t>(t), static_cast<int64_t>(isa), n_tok, threads,

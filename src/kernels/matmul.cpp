@@ -25,9 +25,6 @@ constexpr int64_t kRowGrain = 16;
 // Rows per dequantized panel: 32 rows × n_in floats stays in L2 for the
 // model sizes we target (n_in 2048 → 256 KiB) while every token passes by.
 constexpr int64_t kPanelRows = 32;
-// Rows per panel of the integer prefill path: raw quantized rows (32 ×
-// n_in 5632 of Q8_0 is 190 KiB) stay in L2 while every token group passes.
-constexpr int64_t kQuantPanelRows = 32;
 
 const MatmulKernels& kernels_for(Isa isa) {
   switch (isa) {
@@ -69,26 +66,14 @@ ActFormat format_of(DType act_type) {
   return ActFormat::kNone;
 }
 
-// Rows [r0, r1) of y on quantized token rows. Decode (few tokens) is one
-// call of the kernel over the rows; prefill loops a panel of raw rows,
-// cache-resident, over the tokens in groups of kMaxFusedTokens. Every
-// (row, token) result comes from the same per-pair arithmetic either way.
+// Rows [r0, r1) of y on quantized token rows: one kernel call, which picks
+// its own panel and token tiling (see matmul_x86_q8.h); every (row, token)
+// result comes from the same per-pair arithmetic whatever the tiling.
 void run_rows_quant(QuantRowsFn fn, const TensorView& w, const uint8_t* const* xq, int64_t n_tok,
                     float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  const int64_t n_in = w.ne[0];
   const int64_t row_bytes = w.row_bytes();
-  constexpr int64_t kGroup = kernels_internal::kMaxFusedTokens;
-  if (n_tok <= kGroup) {
-    fn(w.data + r0 * row_bytes, row_bytes, r1 - r0, n_in, xq, static_cast<int>(n_tok), y + r0, ldy);
-    return;
-  }
-  for (int64_t p = r0; p < r1; p += kQuantPanelRows) {
-    const int64_t n_rows = std::min(kQuantPanelRows, r1 - p);
-    for (int64_t t = 0; t < n_tok; t += kGroup) {
-      fn(w.data + p * row_bytes, row_bytes, n_rows, n_in, xq + t,
-         static_cast<int>(std::min(kGroup, n_tok - t)), y + t * ldy + p, ldy);
-    }
-  }
+  fn(w.data + r0 * row_bytes, row_bytes, r1 - r0, w.ne[0], xq, static_cast<int>(n_tok), y + r0,
+     ldy);
 }
 
 // Rows [r0, r1) of y for the n_tok tokens, on the calling thread. Every row's

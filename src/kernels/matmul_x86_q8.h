@@ -2,23 +2,37 @@
 // qdot.h). Include only from matmul_avx512.cpp (internal linkage, compiled
 // with that file's flags; the family requires VNNI, see isa_supported).
 //
-// Batch invariance: every (row, token) pair gets its own integer and float
-// accumulators and the same instruction sequence whatever the number of rows
-// (kR) and tokens (kNt) processed together, so decode (a call over all rows)
-// and prefill (a call per panel and token group) give the same bits.
+// Layout: weight rows are unpacked, 16 at a time (a "slab": one zmm lane per
+// row), into a per-thread scratch where step s of a block holds elements
+// 4s..4s+3 of each of the 16 rows as unsigned bytes (64 bytes, ready for one
+// vpdpbusd / vpmaddubsw), followed by the block's integer sub-block scales
+// and mins (a 32-bit lane per row) and its float scales. The micro-kernel
+// then walks a tile of 2 slabs × up to 4 tokens, broadcasting 4 activation
+// bytes per step, so every lane accumulates one (row, token) pair and no
+// horizontal sum is ever needed. Prefill unpacks a panel once per call and
+// reuses it for every token. Decode (1-4 tokens) reads each weight once, so
+// the 16-row transpose would cost more than it saves: K-quants then run a
+// row-major kernel whose integer lanes are transpose-reduced to the same
+// per-super-block totals (see "row-major decode"); Q8_0 (bandwidth-bound
+// either way) unpacks one block group at a time into L1 and runs the slab
+// micro-kernel right away.
 //
-// Lane layouts: each step covers 64 elements of the row in one zmm. Q8_0:
-// two blocks (lanes 0-7 the first, 8-15 the second), vpdpbusd on the weights
-// offset to unsigned (w + 128) and a per-lane −128·Σa correction. K-quants:
-// unsigned quants × signed activations with vpmaddubsw (no saturation: at
-// most 2·63·127), then vpdpwssd with the sub-block scales in 16-bit lanes,
-// integer sums per super-block, one float multiply-add per super-block.
+// Batch invariance (and equality with the scalar reference of qdot.cpp):
+// each lane computes the exact integer total of each block (Q8_0) or
+// super-block (K-quants), whatever the instruction order, then applies the
+// float scales with exactly the scalar reference's operations, rounded one
+// at a time (the *_round intrinsics keep the compiler from fusing them), in
+// block order. So a (row, token) result depends on nothing else: not the
+// token count, the tile, the lane, the panel, or the path.
 #pragma once
 
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
 
 #include "kernels/matmul_kernels.h"
 #include "kernels/qdot.h"
@@ -27,87 +41,59 @@
 namespace moelab::kernels_internal {
 namespace {
 
-inline float q8_hsum(__m512 v) {
-  const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
+constexpr int kSlab = 16;       // rows per slab (zmm lanes)
+constexpr int kTileTokens = 4;  // tokens per micro-kernel tile
+constexpr int kPanelSlabs = 2;  // slabs per tile (and per prefill panel)
+
+// Float steps of the reference, one rounding each, never contracted.
+constexpr int kRn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+inline __m512 fmul(__m512 a, __m512 b) { return _mm512_mul_round_ps(a, b, kRn); }
+inline __m512 fadd(__m512 a, __m512 b) { return _mm512_add_round_ps(a, b, kRn); }
+inline __m512 fsub(__m512 a, __m512 b) { return _mm512_sub_round_ps(a, b, kRn); }
+
+inline int32_t load32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
 }
 
-inline void q8_prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
-
-// ------------------------------------------------------------------ Q8_0
-
-template <int kR, int kNt>
-void q8_0_group(const uint8_t* w, int64_t row_bytes, int64_t n_in, const ActRow* a, float* y,
-                int64_t ldy) {
-  const int64_t nb = n_in / kQk;
-  const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
-  const uint8_t* next = w + kR * row_bytes;
-  __m512 acc[kR][kNt];
-  for (int r = 0; r < kR; ++r)
-    for (int t = 0; t < kNt; ++t) acc[r][t] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < nb; i += 2) {
-    const bool two = i + 1 < nb;
-    const __mmask64 m = two ? ~__mmask64{0} : __mmask64{0xFFFFFFFFu};
-    __m512i av[kNt], corr[kNt];
-    __m512 da[kNt];
-    for (int t = 0; t < kNt; ++t) {
-      av[t] = _mm512_maskz_loadu_epi8(m, a[t].qs + i * kQk);
-      corr[t] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, av[t]));
-      const float d1 = two ? a[t].d[i + 1] : 0.0f;
-      da[t] = _mm512_insertf32x8(_mm512_set1_ps(a[t].d[i]), _mm256_set1_ps(d1), 1);
-    }
-    for (int r = 0; r < kR; ++r) {
-      const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + i;
-      const BlockQ8_0& b1 = two ? b[1] : b[0];
-      if (i % 4 == 0) q8_prefetch(next + r * row_bytes + i * sizeof(BlockQ8_0));
-      const __m512i wv = _mm512_xor_si512(
-          _mm512_inserti64x4(
-              _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1.qs)), 1),
-          k80);
-      const __m256i dh = _mm256_inserti128_si256(
-          _mm256_castsi128_si256(_mm_set1_epi16(static_cast<int16_t>(b[0].d))),
-          _mm_set1_epi16(static_cast<int16_t>(b1.d)), 1);
-      const __m512 dw = _mm512_cvtph_ps(dh);
-      for (int t = 0; t < kNt; ++t) {
-        const __m512i s = _mm512_dpbusd_epi32(corr[t], wv, av[t]);
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, da[t]), acc[r][t]);
-      }
-    }
+// v[i] lane j (a 32-bit lane) ↔ v[j] lane i.
+inline void transpose16(__m512i v[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
   }
-  for (int r = 0; r < kR; ++r)
-    for (int t = 0; t < kNt; ++t) y[t * ldy + r] = q8_hsum(acc[r][t]);
+  // Rows 4g..4g+3: u[4g + j] 128-bit lane k holds element 4k + j of each.
+  __m512i u[16];
+  for (int g = 0; g < 4; ++g) {
+    u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+    u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+    u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+    u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+  }
+  for (int j = 0; j < 4; ++j) {
+    const __m512i x0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44);
+    const __m512i x1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
+    const __m512i y0 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44);
+    const __m512i y1 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+    v[0 + j] = _mm512_shuffle_i32x4(x0, y0, 0x88);
+    v[4 + j] = _mm512_shuffle_i32x4(x0, y0, 0xDD);
+    v[8 + j] = _mm512_shuffle_i32x4(x1, y1, 0x88);
+    v[12 + j] = _mm512_shuffle_i32x4(x1, y1, 0xDD);
+  }
 }
 
-// ----------------------------------------------------------------- Q4_K/Q5_K
-
-// 16-bit lane j of step c's scale vector takes scale 2c + j / 16 (Q4_K/Q5_K,
-// groups of 32) or 4c + j / 8 (Q6_K, groups of 16).
-alignas(64) inline constexpr int16_t kIdx32[4][32] = {
-    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-    {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
-    {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5},
-    {6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7}};
-alignas(64) inline constexpr int16_t kIdx16[4][32] = {
-    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
-    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
-    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
-    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
-// Min m_g in 16-bit lanes 2g and 2g + 1, to pair with Q8_K's sums per 16.
-alignas(32) inline constexpr int16_t kIdxDup[16] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7};
-
-inline __m512i load_idx(const int16_t* p) { return _mm512_load_si512(p); }
+inline __m512i cat256(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
 
 // The 8 scales and 8 mins of a Q4_K/Q5_K super-block as 16-bit lanes.
 inline void k4_scales(const uint8_t* scales, __m128i* sc, __m128i* mn) {
   uint32_t a, m, h;
-  __builtin_memcpy(&a, scales, 4);
-  __builtin_memcpy(&m, scales + 4, 4);
-  __builtin_memcpy(&h, scales + 8, 4);
+  std::memcpy(&a, scales, 4);
+  std::memcpy(&m, scales + 4, 4);
+  std::memcpy(&h, scales + 8, 4);
   const uint32_t sc_lo = a & 0x3F3F3F3Fu;
   const uint32_t mn_lo = m & 0x3F3F3F3Fu;
   const uint32_t sc_hi = (h & 0x0F0F0F0Fu) | (((a >> 6) & 0x03030303u) << 4);
@@ -116,225 +102,697 @@ inline void k4_scales(const uint8_t* scales, __m128i* sc, __m128i* mn) {
   *mn = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(mn_hi), static_cast<int>(mn_lo)));
 }
 
-template <bool kFive, int kR, int kNt>
-void q45_k_group(const uint8_t* w, int64_t row_bytes, int64_t n_in, const ActRow* a, float* y,
-                 int64_t ldy) {
-  const __m512i nib = _mm512_set1_epi8(0x0F);
-  const uint8_t* next = w + kR * row_bytes;
-  constexpr int64_t kBlockBytes = kFive ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
-  __m512 acc[kR][kNt];
-  for (int r = 0; r < kR; ++r)
-    for (int t = 0; t < kNt; ++t) acc[r][t] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < n_in / kQkK; ++i) {
-    const uint8_t* blk[kR];
-    __m512i scv[kR];
-    __m256i mdup[kR];
-    float dd[kR], dm[kR];
-    for (int r = 0; r < kR; ++r) {
-      blk[r] = w + r * row_bytes + i * kBlockBytes;
-      for (int64_t o = 0; o < kBlockBytes; o += 64) q8_prefetch(next + r * row_bytes + i * kBlockBytes + o);
-      uint16_t d, dmin;
-      const uint8_t* scales;
-      if constexpr (kFive) {
-        const auto* b = reinterpret_cast<const BlockQ5_K*>(blk[r]);
-        d = b->d, dmin = b->dmin, scales = b->scales;
-      } else {
-        const auto* b = reinterpret_cast<const BlockQ4_K*>(blk[r]);
-        d = b->d, dmin = b->dmin, scales = b->scales;
-      }
-      dd[r] = _cvtsh_ss(d);
-      dm[r] = _cvtsh_ss(dmin);
-      __m128i sc, mn;
-      k4_scales(scales, &sc, &mn);
-      scv[r] = _mm512_zextsi128_si512(sc);
-      mdup[r] = _mm256_permutexvar_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(kIdxDup)),
-                                         _mm256_zextsi128_si256(mn));
-    }
-    __m512i isum[kR][kNt];
-    for (int r = 0; r < kR; ++r)
-      for (int t = 0; t < kNt; ++t) isum[r][t] = _mm512_setzero_si512();
-    for (int c = 0; c < 4; ++c) {
-      __m512i qv[kR], sv[kR];
-      for (int r = 0; r < kR; ++r) {
-        const uint8_t* qs;
-        if constexpr (kFive) {
-          qs = reinterpret_cast<const BlockQ5_K*>(blk[r])->qs;
-        } else {
-          qs = reinterpret_cast<const BlockQ4_K*>(blk[r])->qs;
+// The next block of a row, for the decode path (one block of many rows at a
+// time: more streams than the hardware prefetcher follows).
+inline void prefetch_block(const void* p, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) {
+    _mm_prefetch(static_cast<const char*>(p) + o, _MM_HINT_T0);
+  }
+}
+
+// ------------------------------------------------------------ unpackers
+//
+// Each writes units [u0, u0 + n_units) of n_r (<= 16) rows starting at w
+// into dst, kUnitBytes per unit; lanes n_r..15 get zeros.
+
+// Q8_0: unit = one block of 32; 8 steps of (w + 128) bytes, then 16 float d.
+struct Q8_0Panel {
+  static constexpr int64_t kUnitElems = kQk;
+  static constexpr int64_t kUnitBytes = 8 * 64 + 64;
+  static void unpack(const uint8_t* w, int64_t row_bytes, int n_r, int64_t u0, int64_t n_units,
+                     uint8_t* dst) {
+    const __m256i k80 = _mm256_set1_epi8(static_cast<char>(0x80));
+    __m512i v[16];
+    for (int64_t u = 0; u < n_units; u += 2) {
+      const bool two = u + 1 < n_units;
+      for (int r = 0; r < 16; ++r) {
+        if (r >= n_r) {
+          v[r] = _mm512_setzero_si512();
+          continue;
         }
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
-        qv[r] = _mm512_and_si512(
-            _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), nib);
-        if constexpr (kFive) {
-          // Bit 2c of qh[l] is the 5th bit of element 64c + l, bit 2c + 1 of
-          // element 64c + 32 + l: move both to bit 4 of their byte.
-          const __m256i h = _mm256_loadu_si256(
-              reinterpret_cast<const __m256i*>(reinterpret_cast<const BlockQ5_K*>(blk[r])->qh));
-          const __m256i bit = _mm256_set1_epi8(0x10);
-          const __m256i lo = _mm256_and_si256(
-              c * 2 + 0 <= 4 ? _mm256_slli_epi16(h, 4 - 2 * c) : _mm256_srli_epi16(h, 2 * c - 4), bit);
-          const __m256i hi = _mm256_and_si256(
-              2 * c + 1 <= 4 ? _mm256_slli_epi16(h, 3 - 2 * c) : _mm256_srli_epi16(h, 2 * c - 3), bit);
-          qv[r] = _mm512_or_si512(qv[r],
-                                  _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
-        }
-        sv[r] = _mm512_permutexvar_epi16(load_idx(kIdx32[c]), scv[r]);
+        const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + u0 + u;
+        const __m256i lo =
+            _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs)), k80);
+        const __m256i hi =
+            two ? _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)),
+                                   k80)
+                : _mm256_setzero_si256();
+        v[r] = cat256(lo, hi);
       }
-      for (int t = 0; t < kNt; ++t) {
-        const __m512i av = _mm512_loadu_si512(a[t].qs + i * kQkK + 64 * c);
-        for (int r = 0; r < kR; ++r) {
-          isum[r][t] = _mm512_dpwssd_epi32(isum[r][t], _mm512_maddubs_epi16(qv[r], av), sv[r]);
-        }
+      transpose16(v);
+      uint8_t* o = dst + u * kUnitBytes;
+      for (int s = 0; s < 8; ++s) _mm512_store_si512(o + 64 * s, v[s]);
+      if (two) {
+        for (int s = 0; s < 8; ++s) _mm512_store_si512(o + kUnitBytes + 64 * s, v[8 + s]);
       }
-    }
-    for (int t = 0; t < kNt; ++t) {
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t].bsums + 16 * i));
-      const float da = a[t].d[i];
-      for (int r = 0; r < kR; ++r) {
-        const __m256i mins = _mm256_madd_epi16(mdup[r], bs);
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][t]), _mm512_set1_ps(dd[r] * da),
-                                    acc[r][t]);
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)),
-                                    _mm512_set1_ps(-(dm[r] * da)), acc[r][t]);
+      for (int k = 0; k < (two ? 2 : 1); ++k) {
+        alignas(64) float d[16] = {};
+        for (int r = 0; r < n_r; ++r) {
+          d[r] = _cvtsh_ss(reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes)[u0 + u + k].d);
+        }
+        _mm512_store_ps(reinterpret_cast<float*>(o + k * kUnitBytes + 512), _mm512_load_ps(d));
       }
     }
   }
-  for (int r = 0; r < kR; ++r)
-    for (int t = 0; t < kNt; ++t) y[t * ldy + r] = q8_hsum(acc[r][t]);
-}
+};
 
-template <int kR, int kNt>
-void q4_k_group(const uint8_t* w, int64_t rb, int64_t n_in, const ActRow* a, float* y, int64_t ldy) {
-  q45_k_group<false, kR, kNt>(w, rb, n_in, a, y, ldy);
-}
-template <int kR, int kNt>
-void q5_k_group(const uint8_t* w, int64_t rb, int64_t n_in, const ActRow* a, float* y, int64_t ldy) {
-  q45_k_group<true, kR, kNt>(w, rb, n_in, a, y, ldy);
-}
+// K-quant super-block unit: 64 steps of unsigned quants, then kGroups scale
+// lanes (int16 pairs), 8 min lanes (int16 pairs, paired with the Q8_K sums
+// per 16), d and dmin.
+template <int kGroups>
+struct KPanelLayout {
+  static constexpr int64_t kUnitElems = kQkK;
+  static constexpr int64_t kScOff = 64 * 64;
+  static constexpr int64_t kMnOff = kScOff + 64 * kGroups;
+  static constexpr int64_t kDOff = kMnOff + 64 * 8;
+  static constexpr int64_t kDminOff = kDOff + 64;
+  static constexpr int64_t kUnitBytes = kDminOff + 64;
+};
 
-// ------------------------------------------------------------------ Q6_K
-
-template <int kR, int kNt>
-void q6_k_group(const uint8_t* w, int64_t row_bytes, int64_t n_in, const ActRow* a, float* y,
-                int64_t ldy) {
-  const __m256i nib = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
-  const uint8_t* next = w + kR * row_bytes;
-  __m512 acc[kR][kNt];
-  for (int r = 0; r < kR; ++r)
-    for (int t = 0; t < kNt; ++t) acc[r][t] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < n_in / kQkK; ++i) {
-    const BlockQ6_K* blk[kR];
-    __m256i sc16[kR];
-    for (int r = 0; r < kR; ++r) {
-      blk[r] = reinterpret_cast<const BlockQ6_K*>(w + r * row_bytes) + i;
-      const uint8_t* nb = next + r * row_bytes + i * sizeof(BlockQ6_K);
-      for (int64_t o = 0; o < static_cast<int64_t>(sizeof(BlockQ6_K)); o += 64) q8_prefetch(nb + o);
-      sc16[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[r]->scales)));
-    }
-    __m512i isum[kR][kNt];
-    for (int r = 0; r < kR; ++r)
-      for (int t = 0; t < kNt; ++t) isum[r][t] = _mm512_setzero_si512();
-    for (int h = 0; h < 2; ++h) {
-      __m512i qv[kR][2];
-      for (int r = 0; r < kR; ++r) {
-        const BlockQ6_K& b = *blk[r];
-        const __m256i la = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
-        const __m256i lb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
-        const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
-        const __m256i e0 = _mm256_or_si256(_mm256_and_si256(la, nib),
-                                           _mm256_and_si256(_mm256_slli_epi16(hb, 4), top));
-        const __m256i e1 = _mm256_or_si256(_mm256_and_si256(lb, nib),
-                                           _mm256_and_si256(_mm256_slli_epi16(hb, 2), top));
-        const __m256i e2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), nib),
-                                           _mm256_and_si256(hb, top));
-        const __m256i e3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), nib),
-                                           _mm256_and_si256(_mm256_srli_epi16(hb, 2), top));
-        qv[r][0] = _mm512_inserti64x4(_mm512_castsi256_si512(e0), e1, 1);
-        qv[r][1] = _mm512_inserti64x4(_mm512_castsi256_si512(e2), e3, 1);
-      }
-      for (int s = 0; s < 2; ++s) {
-        const int c = 2 * h + s;
-        __m512i sv[kR];
-        for (int r = 0; r < kR; ++r) {
-          sv[r] = _mm512_permutexvar_epi16(load_idx(kIdx16[c]), _mm512_zextsi256_si512(sc16[r]));
+// Q4_K / Q5_K: groups of 32 with scale sc_g and min m_g. The min lanes hold
+// (m_g, m_g) against the sums of Q8_K's 16-element halves of group g.
+template <bool kFive>
+struct Q45KPanel : KPanelLayout<8> {
+  using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+  static void unpack(const uint8_t* w, int64_t row_bytes, int n_r, int64_t u0, int64_t n_units,
+                     uint8_t* dst) {
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    const __m256i bit = _mm256_set1_epi8(0x10);
+    __m512i v[16];
+    for (int64_t u = 0; u < n_units; ++u) {
+      uint8_t* o = dst + u * kUnitBytes;
+      for (int c = 0; c < 4; ++c) {
+        for (int r = 0; r < 16; ++r) {
+          if (r >= n_r) {
+            v[r] = _mm512_setzero_si512();
+            continue;
+          }
+          const Block& b = reinterpret_cast<const Block*>(w + r * row_bytes)[u0 + u];
+          const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c));
+          __m256i lo = _mm256_and_si256(q, nib);
+          __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nib);
+          if constexpr (kFive) {
+            // Bit 2c of qh[l] is the 5th bit of element 64c + l, bit 2c + 1
+            // that of element 64c + 32 + l.
+            const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
+            const __m128i sl = _mm_cvtsi32_si128(4 - 2 * c), sr = _mm_cvtsi32_si128(2 * c - 4);
+            const __m128i sl1 = _mm_cvtsi32_si128(3 - 2 * c), sr1 = _mm_cvtsi32_si128(2 * c - 3);
+            lo = _mm256_or_si256(
+                lo, _mm256_and_si256(2 * c <= 4 ? _mm256_sll_epi16(h, sl) : _mm256_srl_epi16(h, sr),
+                                     bit));
+            hi = _mm256_or_si256(
+                hi, _mm256_and_si256(
+                        2 * c + 1 <= 4 ? _mm256_sll_epi16(h, sl1) : _mm256_srl_epi16(h, sr1), bit));
+          }
+          v[r] = cat256(lo, hi);
         }
-        for (int t = 0; t < kNt; ++t) {
-          const __m512i av = _mm512_loadu_si512(a[t].qs + i * kQkK + 64 * c);
-          for (int r = 0; r < kR; ++r) {
-            isum[r][t] = _mm512_dpwssd_epi32(isum[r][t], _mm512_maddubs_epi16(qv[r][s], av), sv[r]);
+        transpose16(v);
+        for (int s = 0; s < 16; ++s) _mm512_store_si512(o + 64 * (16 * c + s), v[s]);
+      }
+      // Scales and mins of each row as 32-bit (x, x) pairs, row-major, then
+      // one transpose: v[g] = scale g of the 16 rows, v[8 + g] = min g.
+      alignas(64) float d[16] = {}, dmin[16] = {};
+      for (int r = 0; r < 16; ++r) {
+        if (r >= n_r) {
+          v[r] = _mm512_setzero_si512();
+          continue;
+        }
+        const Block& b = reinterpret_cast<const Block*>(w + r * row_bytes)[u0 + u];
+        __m128i sc16, mn16;
+        k4_scales(b.scales, &sc16, &mn16);
+        const __m256i sc32 = _mm256_cvtepu16_epi32(sc16), mn32 = _mm256_cvtepu16_epi32(mn16);
+        v[r] = cat256(_mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16)),
+                      _mm256_or_si256(mn32, _mm256_slli_epi32(mn32, 16)));
+        d[r] = _cvtsh_ss(b.d);
+        dmin[r] = _cvtsh_ss(b.dmin);
+        prefetch_block(&b + 1, sizeof(Block));
+      }
+      transpose16(v);
+      for (int g = 0; g < 8; ++g) {
+        _mm512_store_si512(o + kScOff + 64 * g, v[g]);
+        _mm512_store_si512(o + kMnOff + 64 * g, v[8 + g]);
+      }
+      _mm512_store_ps(reinterpret_cast<float*>(o + kDOff), _mm512_load_ps(d));
+      _mm512_store_ps(reinterpret_cast<float*>(o + kDminOff), _mm512_load_ps(dmin));
+    }
+  }
+};
+
+// Q6_K: groups of 16 with signed scales; quants kept as q + 32 (unsigned),
+// the offset removed with 32 Σ_g sc_g Σa_g: the "min" lanes hold
+// (sc_2g, sc_2g+1) against Q8_K's sums of groups 2g and 2g + 1.
+struct Q6KPanel : KPanelLayout<16> {
+  static void unpack(const uint8_t* w, int64_t row_bytes, int n_r, int64_t u0, int64_t n_units,
+                     uint8_t* dst) {
+    const __m256i nib = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
+    __m512i v[16];
+    for (int64_t u = 0; u < n_units; ++u) {
+      uint8_t* o = dst + u * kUnitBytes;
+      for (int c = 0; c < 4; ++c) {
+        const int h = c / 2;
+        for (int r = 0; r < 16; ++r) {
+          if (r >= n_r) {
+            v[r] = _mm512_setzero_si512();
+            continue;
+          }
+          const BlockQ6_K& b = reinterpret_cast<const BlockQ6_K*>(w + r * row_bytes)[u0 + u];
+          const __m256i la = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
+          const __m256i lb =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
+          const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+          if (c % 2 == 0) {
+            const __m256i e0 = _mm256_or_si256(_mm256_and_si256(la, nib),
+                                               _mm256_and_si256(_mm256_slli_epi16(hb, 4), top));
+            const __m256i e1 = _mm256_or_si256(_mm256_and_si256(lb, nib),
+                                               _mm256_and_si256(_mm256_slli_epi16(hb, 2), top));
+            v[r] = cat256(e0, e1);
+          } else {
+            const __m256i e2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), nib),
+                                               _mm256_and_si256(hb, top));
+            const __m256i e3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), nib),
+                                               _mm256_and_si256(_mm256_srli_epi16(hb, 2), top));
+            v[r] = cat256(e2, e3);
+          }
+        }
+        transpose16(v);
+        for (int s = 0; s < 16; ++s) _mm512_store_si512(o + 64 * (16 * c + s), v[s]);
+      }
+      // Scales as (s, s) pairs (v[g]) and as (s_2g, s_2g+1) pairs (the
+      // int16 scales read as 32-bit lanes, m[g]), by row, then transposed.
+      alignas(64) float d[16] = {}, dmin[16] = {};
+      __m512i m[16];
+      for (int r = 0; r < 16; ++r) {
+        if (r >= n_r) {
+          v[r] = m[r] = _mm512_setzero_si512();
+          continue;
+        }
+        const BlockQ6_K& b = reinterpret_cast<const BlockQ6_K*>(w + r * row_bytes)[u0 + u];
+        const __m256i s16 =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+        const __m512i s32 = _mm512_cvtepi16_epi32(s16);
+        v[r] = _mm512_or_si512(_mm512_and_si512(s32, _mm512_set1_epi32(0xFFFF)),
+                               _mm512_slli_epi32(s32, 16));
+        m[r] = _mm512_zextsi256_si512(s16);
+        d[r] = _cvtsh_ss(b.d);
+        prefetch_block(&b + 1, sizeof(BlockQ6_K));
+      }
+      transpose16(v);
+      transpose16(m);
+      for (int g = 0; g < 16; ++g) _mm512_store_si512(o + kScOff + 64 * g, v[g]);
+      for (int g = 0; g < 8; ++g) _mm512_store_si512(o + kMnOff + 64 * g, m[g]);
+      _mm512_store_ps(reinterpret_cast<float*>(o + kDOff), _mm512_load_ps(d));
+      _mm512_store_ps(reinterpret_cast<float*>(o + kDminOff), _mm512_load_ps(dmin));
+    }
+  }
+};
+
+// ------------------------------------------------------------ micro-kernels
+//
+// acc[v][t] (lane = row of slab v, token t) += the units [u0, u0 + n_units)
+// of each slab, whose unpacked data starts at slab[v] (unit u0 first).
+
+template <int kRv, int kT>
+void q8_0_tile(const uint8_t* const* slab, int64_t u0, int64_t n_units, const ActRow* a,
+               __m512 (&acc)[kPanelSlabs][kTileTokens]) {
+  constexpr int64_t kUb = Q8_0Panel::kUnitBytes;
+  for (int64_t u = 0; u < n_units; ++u) {
+    const int64_t b = u0 + u;
+    __m512i is[kRv][kT];
+    for (int t = 0; t < kT; ++t) {
+      const __m512i corr = _mm512_set1_epi32(-128 * a[t].sum[b]);
+      for (int v = 0; v < kRv; ++v) is[v][t] = corr;
+    }
+    for (int s = 0; s < 8; ++s) {
+      __m512i wv[kRv];
+      for (int v = 0; v < kRv; ++v) wv[v] = _mm512_load_si512(slab[v] + u * kUb + 64 * s);
+      for (int t = 0; t < kT; ++t) {
+        const __m512i av = _mm512_set1_epi32(load32(a[t].qs + kQk * b + 4 * s));
+        for (int v = 0; v < kRv; ++v) is[v][t] = _mm512_dpbusd_epi32(is[v][t], wv[v], av);
+      }
+    }
+    for (int t = 0; t < kT; ++t) {
+      const __m512 da = _mm512_set1_ps(a[t].d[b]);
+      for (int v = 0; v < kRv; ++v) {
+        // Reference: acc += d_w * d_a * (float)isum.
+        const __m512 dw = _mm512_load_ps(reinterpret_cast<const float*>(slab[v] + u * kUb + 512));
+        acc[v][t] = fadd(acc[v][t], fmul(fmul(dw, da), _mm512_cvtepi32_ps(is[v][t])));
+      }
+    }
+  }
+}
+
+template <typename P, bool kSix, int kRv, int kT>
+void k_tile(const uint8_t* const* slab, int64_t u0, int64_t n_units, const ActRow* a,
+            __m512 (&acc)[kPanelSlabs][kTileTokens]) {
+  constexpr int64_t kUb = P::kUnitBytes;
+  constexpr int kGroups = kSix ? 16 : 8;
+  constexpr int kSteps = 64 / kGroups;
+  for (int64_t u = 0; u < n_units; ++u) {
+    const int64_t sb = u0 + u;
+    __m512i is[kRv][kT];
+    for (int v = 0; v < kRv; ++v)
+      for (int t = 0; t < kT; ++t) is[v][t] = _mm512_setzero_si512();
+    for (int g = 0; g < kGroups; ++g) {
+      __m512i sc[kRv];
+      for (int v = 0; v < kRv; ++v)
+        sc[v] = _mm512_load_si512(slab[v] + u * kUb + P::kScOff + 64 * g);
+      for (int k = 0; k < kSteps; ++k) {
+        const int s = g * kSteps + k;
+        __m512i wv[kRv];
+        for (int v = 0; v < kRv; ++v) wv[v] = _mm512_load_si512(slab[v] + u * kUb + 64 * s);
+        for (int t = 0; t < kT; ++t) {
+          const __m512i av = _mm512_set1_epi32(load32(a[t].qs + kQkK * sb + 4 * s));
+          for (int v = 0; v < kRv; ++v) {
+            // At most 2 · 63 · 127 per 16-bit pair: no saturation.
+            is[v][t] = _mm512_dpwssd_epi32(is[v][t], _mm512_maddubs_epi16(wv[v], av), sc[v]);
           }
         }
       }
     }
-    for (int t = 0; t < kNt; ++t) {
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t].bsums + 16 * i));
-      const float da = a[t].d[i];
-      for (int r = 0; r < kR; ++r) {
-        // The quants are stored as q + 32: subtract 32 Σ_g sc_g Σa_g.
-        const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(sc16[r], bs), 5);
-        const __m512i s = _mm512_sub_epi32(isum[r][t], _mm512_zextsi256_si512(off));
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(_cvtsh_ss(blk[r]->d) * da),
-                                    acc[r][t]);
+    __m512i mi[kRv][kT];
+    for (int v = 0; v < kRv; ++v)
+      for (int t = 0; t < kT; ++t) mi[v][t] = _mm512_setzero_si512();
+    for (int g = 0; g < 8; ++g) {
+      __m512i mn[kRv];
+      for (int v = 0; v < kRv; ++v)
+        mn[v] = _mm512_load_si512(slab[v] + u * kUb + P::kMnOff + 64 * g);
+      for (int t = 0; t < kT; ++t) {
+        const __m512i bs = _mm512_set1_epi32(load32(a[t].bsums + 16 * sb + 2 * g));
+        for (int v = 0; v < kRv; ++v) mi[v][t] = _mm512_dpwssd_epi32(mi[v][t], mn[v], bs);
+      }
+    }
+    for (int t = 0; t < kT; ++t) {
+      const __m512 da = _mm512_set1_ps(a[t].d[sb]);
+      for (int v = 0; v < kRv; ++v) {
+        const __m512 d =
+            _mm512_load_ps(reinterpret_cast<const float*>(slab[v] + u * kUb + P::kDOff));
+        if constexpr (kSix) {
+          // Reference: acc += d * da * (float)(Σ_g sc_g Σ (q - 32) a).
+          const __m512i s = _mm512_sub_epi32(is[v][t], _mm512_slli_epi32(mi[v][t], 5));
+          acc[v][t] = fadd(acc[v][t], fmul(fmul(d, da), _mm512_cvtepi32_ps(s)));
+        } else {
+          // Reference: acc += d * da * (float)sumi - dmin * da * (float)summ.
+          const __m512 dm =
+              _mm512_load_ps(reinterpret_cast<const float*>(slab[v] + u * kUb + P::kDminOff));
+          const __m512 x = fmul(fmul(d, da), _mm512_cvtepi32_ps(is[v][t]));
+          const __m512 y = fmul(fmul(dm, da), _mm512_cvtepi32_ps(mi[v][t]));
+          acc[v][t] = fadd(acc[v][t], fsub(x, y));
+        }
       }
     }
   }
-  for (int r = 0; r < kR; ++r)
-    for (int t = 0; t < kNt; ++t) y[t * ldy + r] = q8_hsum(acc[r][t]);
 }
 
-// ------------------------------------------------------------ the drivers
-
-#define MOELAB_Q8_GROUP(name, fn)                                                          \
-  struct name {                                                                            \
-    template <int kR, int kNt>                                                             \
-    static void run(const uint8_t* w, int64_t rb, int64_t n_in, const ActRow* a, float* y, \
-                    int64_t ldy) {                                                         \
-      fn<kR, kNt>(w, rb, n_in, a, y, ldy);                                                 \
-    }                                                                                      \
-  };
-MOELAB_Q8_GROUP(GroupQ8_0, q8_0_group)
-MOELAB_Q8_GROUP(GroupQ4_K, q4_k_group)
-MOELAB_Q8_GROUP(GroupQ5_K, q5_k_group)
-MOELAB_Q8_GROUP(GroupQ6_K, q6_k_group)
-#undef MOELAB_Q8_GROUP
-
-// Rows walked together per token count: kR·kNt integer and float
-// accumulators must fit 32 zmm next to the row and token vectors.
-template <int kNt>
-constexpr int q8_rows_in_flight() {
-  return kNt <= 2 ? 4 : 2;
-}
-
-template <typename G, ActFormat kFmt, int kNt>
-void q8_rows_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
-                const uint8_t* const* xq, float* y, int64_t ldy) {
-  constexpr int kR = q8_rows_in_flight<kNt>();
-  ActRow a[kNt];
-  for (int t = 0; t < kNt; ++t) a[t] = act_row(kFmt, xq[t], n_in);
-  int64_t r = 0;
-  for (; r + kR <= n_rows; r += kR) {
-    G::template run<kR, kNt>(w + r * row_bytes, row_bytes, n_in, a, y + r, ldy);
+struct TileQ8_0 {
+  using Panel = Q8_0Panel;
+  template <int kRv, int kT>
+  static void run(const uint8_t* const* slab, int64_t u0, int64_t n, const ActRow* a,
+                  __m512 (&acc)[kPanelSlabs][kTileTokens]) {
+    q8_0_tile<kRv, kT>(slab, u0, n, a, acc);
   }
-  for (; r < n_rows; ++r) G::template run<1, kNt>(w + r * row_bytes, row_bytes, n_in, a, y + r, ldy);
-}
+};
+template <bool kFive>
+struct TileQ45K {
+  using Panel = Q45KPanel<kFive>;
+  template <int kRv, int kT>
+  static void run(const uint8_t* const* slab, int64_t u0, int64_t n, const ActRow* a,
+                  __m512 (&acc)[kPanelSlabs][kTileTokens]) {
+    k_tile<Panel, false, kRv, kT>(slab, u0, n, a, acc);
+  }
+};
+struct TileQ6K {
+  using Panel = Q6KPanel;
+  template <int kRv, int kT>
+  static void run(const uint8_t* const* slab, int64_t u0, int64_t n, const ActRow* a,
+                  __m512 (&acc)[kPanelSlabs][kTileTokens]) {
+    k_tile<Panel, true, kRv, kT>(slab, u0, n, a, acc);
+  }
+};
 
-template <typename G, ActFormat kFmt>
-void q8_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
-             const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {
-  switch (n_tok) {
+template <typename K, int kRv>
+void tile_nt(int n_t, const uint8_t* const* slab, int64_t u0, int64_t n, const ActRow* a,
+             __m512 (&acc)[kPanelSlabs][kTileTokens]) {
+  switch (n_t) {
     case 1:
-      q8_rows_nt<G, kFmt, 1>(w, row_bytes, n_rows, n_in, xq, y, ldy);
+      K::template run<kRv, 1>(slab, u0, n, a, acc);
       break;
     case 2:
-      q8_rows_nt<G, kFmt, 2>(w, row_bytes, n_rows, n_in, xq, y, ldy);
+      K::template run<kRv, 2>(slab, u0, n, a, acc);
       break;
     case 3:
-      q8_rows_nt<G, kFmt, 3>(w, row_bytes, n_rows, n_in, xq, y, ldy);
+      K::template run<kRv, 3>(slab, u0, n, a, acc);
       break;
     default:
-      q8_rows_nt<G, kFmt, 4>(w, row_bytes, n_rows, n_in, xq, y, ldy);
+      K::template run<kRv, 4>(slab, u0, n, a, acc);
       break;
   }
+}
+
+template <typename K>
+void tile(int n_v, int n_t, const uint8_t* const* slab, int64_t u0, int64_t n, const ActRow* a,
+          __m512 (&acc)[kPanelSlabs][kTileTokens]) {
+  if (n_v == 2) {
+    tile_nt<K, 2>(n_t, slab, u0, n, a, acc);
+  } else {
+    tile_nt<K, 1>(n_t, slab, u0, n, a, acc);
+  }
+}
+
+// ------------------------------------------------------------ row-major decode
+//
+// For 1-4 tokens the weights are read once and each element meets at most 4
+// activations, so unpacking to slabs costs more than it saves. The decode
+// kernel keeps the row-major layout instead (a zmm holds 64 elements of one
+// row), walks a slab of 16 rows a chunk of super-blocks at a time, and keeps
+// per (row, token, super-block) the integer lanes of sumi and of the min (or
+// Q6_K offset) term. A transpose-reduce then turns 16 rows' lanes into the
+// exact per-super-block totals with one row per lane, and from there the
+// float steps are the slab kernel's, in the same super-block order: the same
+// bits as prefill and the scalar reference (integer sums are exact whatever
+// the order).
+
+// Out lane j = the sum of the 16 lanes of v[j].
+inline __m512i reduce16(const __m512i* v) {
+  __m512i a[8], b[4];
+  for (int i = 0; i < 8; ++i) {
+    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                            _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+  }
+  // b[j] 128-bit lane l: rows 4j..4j+3, partial sums of their lane l.
+  for (int j = 0; j < 4; ++j) {
+    b[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * j], a[2 * j + 1]),
+                            _mm512_unpackhi_epi64(a[2 * j], a[2 * j + 1]));
+  }
+  const __m512i c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], 0x88),
+                                      _mm512_shuffle_i32x4(b[0], b[1], 0xDD));
+  const __m512i c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], 0x88),
+                                      _mm512_shuffle_i32x4(b[2], b[3], 0xDD));
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(c0, c1, 0x88), _mm512_shuffle_i32x4(c0, c1, 0xDD));
+}
+
+// Out lane j = the sum of the 8 lanes of m[j].
+inline __m512i reduce16x8(const __m256i* m) {
+  // Row k in the low half, row k + 8 in the high half.
+  __m512i w[8], a[4], b[2];
+  for (int k = 0; k < 8; ++k) w[k] = cat256(m[k], m[k + 8]);
+  for (int i = 0; i < 4; ++i) {
+    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(w[2 * i], w[2 * i + 1]),
+                            _mm512_unpackhi_epi32(w[2 * i], w[2 * i + 1]));
+  }
+  // b[j]: 128-bit lanes 0-1 rows 4j..4j+3, lanes 2-3 rows 4j+8..4j+11.
+  for (int j = 0; j < 2; ++j) {
+    b[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * j], a[2 * j + 1]),
+                            _mm512_unpackhi_epi64(a[2 * j], a[2 * j + 1]));
+  }
+  // Rows 0-3, 8-11, 4-7, 12-15, then in order.
+  const __m512i s = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], 0x88),
+                                     _mm512_shuffle_i32x4(b[0], b[1], 0xDD));
+  return _mm512_shuffle_i32x4(s, s, 0xD8);
+}
+
+// 16-bit lane j of step c's scale vector takes scale 2c + j / 16 (Q4_K/Q5_K,
+// groups of 32) or 4c + j / 8 (Q6_K, groups of 16).
+template <int kGroup>
+inline __m512i scale_index(int c) {
+  alignas(64) int16_t idx[32];
+  for (int j = 0; j < 32; ++j) idx[j] = static_cast<int16_t>(c * (64 / kGroup) + j / (kGroup / 2));
+  return _mm512_load_si512(idx);
+}
+
+// Super-blocks per chunk: a row's chunk is read in one sequential run, and the
+// integer lanes of a chunk (16 rows × kT tokens × 96 bytes each) stay within
+// 12 KiB of L1.
+// Decode prefetch distance in rows: one block per block read, so requests
+// stay spread over the walk (a burst per row overflowed the fill buffers).
+constexpr int64_t kPrefetchRows = 4;
+template <int kT>
+constexpr int64_t decode_chunk() {
+  return kT == 1 ? 8 : kT == 2 ? 4 : 2;
+}
+
+// The integer lanes of one row's super-blocks [i0, i0 + n) for kT tokens:
+// is[(t * kChunk + k)] = sumi lanes, mn[...] = min / offset lanes.
+template <typename Block, bool kSix, int kT>
+inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t i0, int64_t n, const ActRow* a,
+                        const __m512i (&sidx)[4], __m512i* is, __m256i* mn, uint16_t* d,
+                        uint16_t* dmin) {
+  constexpr int64_t kChunk = decode_chunk<kT>();
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t i = i0 + k;
+    const Block& b = blk[i];
+    // The same block kPrefetchRows rows on (the next slab's first rows past
+    // the end of this one).
+    prefetch_block(reinterpret_cast<const uint8_t*>(&b) + kPrefetchRows * row_bytes, sizeof(Block));
+    __m512i scv;
+    __m256i mlanes;  // 16-bit lanes paired with the 16 bsums of the super-block
+    __m512i qv[4];
+    if constexpr (kSix) {
+      const __m256i nib8 = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
+      const __m256i s16 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+      scv = _mm512_zextsi256_si512(s16);
+      mlanes = s16;
+      for (int h = 0; h < 2; ++h) {
+        const __m256i la = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
+        const __m256i lb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
+        const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+        const __m256i e0 = _mm256_or_si256(_mm256_and_si256(la, nib8),
+                                           _mm256_and_si256(_mm256_slli_epi16(hb, 4), top));
+        const __m256i e1 = _mm256_or_si256(_mm256_and_si256(lb, nib8),
+                                           _mm256_and_si256(_mm256_slli_epi16(hb, 2), top));
+        const __m256i e2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), nib8),
+                                           _mm256_and_si256(hb, top));
+        const __m256i e3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), nib8),
+                                           _mm256_and_si256(_mm256_srli_epi16(hb, 2), top));
+        qv[2 * h] = cat256(e0, e1);
+        qv[2 * h + 1] = cat256(e2, e3);
+      }
+      d[k] = b.d;
+    } else {
+      __m128i sc, m;
+      k4_scales(b.scales, &sc, &m);
+      scv = _mm512_zextsi128_si512(sc);
+      // Min m_g in 16-bit lanes 2g and 2g + 1 (Q8_K's sums per 16).
+      mlanes = _mm256_cvtepu16_epi32(m);
+      mlanes = _mm256_or_si256(mlanes, _mm256_slli_epi32(mlanes, 16));
+      for (int c = 0; c < 4; ++c) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c));
+        qv[c] = _mm512_and_si512(cat256(v, _mm256_srli_epi16(v, 4)), nib);
+        if constexpr (std::is_same_v<Block, BlockQ5_K>) {
+          // Bit 2c of qh[l] is the 5th bit of element 64c + l, bit 2c + 1
+          // that of element 64c + 32 + l.
+          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
+          const __m256i bit = _mm256_set1_epi8(0x10);
+          const __m128i sl = _mm_cvtsi32_si128(4 - 2 * c), sr = _mm_cvtsi32_si128(2 * c - 4);
+          const __m128i sl1 = _mm_cvtsi32_si128(3 - 2 * c), sr1 = _mm_cvtsi32_si128(2 * c - 3);
+          const __m256i lo =
+              _mm256_and_si256(2 * c <= 4 ? _mm256_sll_epi16(h, sl) : _mm256_srl_epi16(h, sr), bit);
+          const __m256i hi = _mm256_and_si256(
+              2 * c + 1 <= 4 ? _mm256_sll_epi16(h, sl1) : _mm256_srl_epi16(h, sr1), bit);
+          qv[c] = _mm512_or_si512(qv[c], cat256(lo, hi));
+        }
+      }
+      d[k] = b.d;
+      dmin[k] = b.dmin;
+    }
+    __m512i sv[4];
+    for (int c = 0; c < 4; ++c) sv[c] = _mm512_permutexvar_epi16(sidx[c], scv);
+    for (int t = 0; t < kT; ++t) {
+      __m512i acc = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        const __m512i av = _mm512_loadu_si512(a[t].qs + i * kQkK + 64 * c);
+        // At most 2 · 63 · 127 per 16-bit pair: no saturation.
+        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(qv[c], av), sv[c]);
+      }
+      is[t * kChunk + k] = acc;
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t].bsums + 16 * i));
+      mn[t * kChunk + k] = _mm256_madd_epi16(mlanes, bs);
+    }
+  }
+}
+
+// Rows [0, n_r) (n_r <= 16) of w for kT tokens, stored to y[t * ldy + r].
+template <typename Block, bool kSix, int kT>
+void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, const ActRow* a,
+                   float* y, int64_t ldy) {
+  constexpr int64_t kChunk = decode_chunk<kT>();
+  __m512i sidx[4];
+  for (int c = 0; c < 4; ++c) sidx[c] = kSix ? scale_index<16>(c) : scale_index<32>(c);
+  // Lanes by row: [row][t * kChunk + k].
+  alignas(64) __m512i is[kSlab][kT * kChunk];
+  alignas(64) __m256i mn[kSlab][kT * kChunk];
+  alignas(64) uint16_t d[kChunk][kSlab] = {}, dmin[kChunk][kSlab] = {};
+  __m512 acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i0 = 0; i0 < n_sb; i0 += kChunk) {
+    const int64_t n = std::min(kChunk, n_sb - i0);
+    for (int r = 0; r < kSlab; ++r) {
+      if (r >= n_r) {
+        for (int j = 0; j < kT * kChunk; ++j) {
+          is[r][j] = _mm512_setzero_si512();
+          mn[r][j] = _mm256_setzero_si256();
+        }
+        continue;
+      }
+      const auto* blk = reinterpret_cast<const Block*>(w + r * row_bytes);
+      uint16_t dr[kChunk], dmr[kChunk];
+      k_row_lanes<Block, kSix, kT>(blk, row_bytes, i0, n, a, sidx, is[r], mn[r], dr, dmr);
+      for (int64_t k = 0; k < n; ++k) {
+        d[k][r] = dr[k];
+        if constexpr (!kSix) dmin[k][r] = dmr[k];
+      }
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d[k])));
+      const __m512 dmv =
+          _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dmin[k])));
+      for (int t = 0; t < kT; ++t) {
+        __m512i lanes[kSlab];
+        __m256i mlanes[kSlab];
+        for (int r = 0; r < kSlab; ++r) {
+          lanes[r] = is[r][t * kChunk + k];
+          mlanes[r] = mn[r][t * kChunk + k];
+        }
+        const __m512i si = reduce16(lanes);
+        const __m512i mi = reduce16x8(mlanes);
+        const __m512 da = _mm512_set1_ps(a[t].d[i0 + k]);
+        if constexpr (kSix) {
+          // Reference: acc += d * da * (float)(Σ_g sc_g Σ (q - 32) a).
+          const __m512i s = _mm512_sub_epi32(si, _mm512_slli_epi32(mi, 5));
+          acc[t] = fadd(acc[t], fmul(fmul(dv, da), _mm512_cvtepi32_ps(s)));
+        } else {
+          // Reference: acc += d * da * (float)sumi - dmin * da * (float)summ.
+          const __m512 x = fmul(fmul(dv, da), _mm512_cvtepi32_ps(si));
+          const __m512 z = fmul(fmul(dmv, da), _mm512_cvtepi32_ps(mi));
+          acc[t] = fadd(acc[t], fsub(x, z));
+        }
+      }
+    }
+  }
+  const __mmask16 m = static_cast<__mmask16>((1u << n_r) - 1);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+}
+
+template <typename Block, bool kSix, int kT>
+void k_decode_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in, const ActRow* a,
+                 float* y, int64_t ldy) {
+  for (int64_t r = 0; r < n_rows; r += kSlab) {
+    const int n_r = static_cast<int>(std::min<int64_t>(kSlab, n_rows - r));
+    k_decode_slab<Block, kSix, kT>(w + r * row_bytes, row_bytes, n_r, n_in / kQkK, a, y + r, ldy);
+  }
+}
+
+template <typename Block, bool kSix>
+void k_decode(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in, const ActRow* a,
+              int n_tok, float* y, int64_t ldy) {
+  switch (n_tok) {
+    case 1:
+      k_decode_nt<Block, kSix, 1>(w, row_bytes, n_rows, n_in, a, y, ldy);
+      break;
+    case 2:
+      k_decode_nt<Block, kSix, 2>(w, row_bytes, n_rows, n_in, a, y, ldy);
+      break;
+    case 3:
+      k_decode_nt<Block, kSix, 3>(w, row_bytes, n_rows, n_in, a, y, ldy);
+      break;
+    default:
+      k_decode_nt<Block, kSix, 4>(w, row_bytes, n_rows, n_in, a, y, ldy);
+      break;
+  }
+}
+
+// ------------------------------------------------------------ the driver
+
+struct Q8Scratch {
+  std::vector<uint8_t> bytes;
+  std::vector<ActRow> acts;
+  uint8_t* aligned(int64_t n) {
+    if (static_cast<int64_t>(bytes.size()) < n + 64) bytes.resize(n + 64);
+    return bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
+  }
+};
+
+inline Q8Scratch& q8_scratch() {
+  thread_local Q8Scratch s;
+  return s;
+}
+
+// Units unpacked at a time on the slab decode path (Q8_0; about 10 KiB per
+// slab pair, so the unpacked block stays in L1 while the tokens pass).
+template <typename P>
+constexpr int64_t decode_units() {
+  return P::kUnitElems == kQk ? 8 : 1;
+}
+
+template <typename K, ActFormat kFmt>
+void q8_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
+               const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {
+  using P = typename K::Panel;
+  const int64_t n_units = n_in / P::kUnitElems;
+  Q8Scratch& scr = q8_scratch();
+  scr.acts.resize(n_tok);
+  for (int t = 0; t < n_tok; ++t) scr.acts[t] = act_row(kFmt, xq[t], n_in);
+  const ActRow* acts = scr.acts.data();
+  constexpr int64_t kPanelRows = kPanelSlabs * kSlab;
+  const bool decode = n_tok <= kTileTokens;
+  const int64_t chunk = decode ? decode_units<P>() : n_units;
+  const int64_t slab_bytes = chunk * P::kUnitBytes;
+  uint8_t* buf = scr.aligned(kPanelSlabs * slab_bytes);
+  for (int64_t p = 0; p < n_rows; p += kPanelRows) {
+    const int64_t rows = std::min(kPanelRows, n_rows - p);
+    const int n_v = static_cast<int>((rows + kSlab - 1) / kSlab);
+    const uint8_t* slab[kPanelSlabs] = {buf, buf + slab_bytes};
+    auto unpack = [&](int64_t u0, int64_t n) {
+      for (int v = 0; v < n_v; ++v) {
+        const int n_r = static_cast<int>(std::min<int64_t>(kSlab, rows - v * kSlab));
+        P::unpack(w + (p + v * kSlab) * row_bytes, row_bytes, n_r, u0, n, buf + v * slab_bytes);
+      }
+    };
+    auto store = [&](int t0, int n_t, __m512(&acc)[kPanelSlabs][kTileTokens]) {
+      for (int v = 0; v < n_v; ++v) {
+        const int64_t n_r = std::min<int64_t>(kSlab, rows - v * kSlab);
+        const __mmask16 m = static_cast<__mmask16>((1u << n_r) - 1);
+        for (int t = 0; t < n_t; ++t) {
+          _mm512_mask_storeu_ps(y + (t0 + t) * ldy + p + v * kSlab, m, acc[v][t]);
+        }
+      }
+    };
+    if (decode) {
+      __m512 acc[kPanelSlabs][kTileTokens];
+      for (auto& row : acc)
+        for (auto& x : row) x = _mm512_setzero_ps();
+      for (int64_t u0 = 0; u0 < n_units; u0 += chunk) {
+        const int64_t n = std::min(chunk, n_units - u0);
+        unpack(u0, n);
+        tile<K>(n_v, n_tok, slab, u0, n, acts, acc);
+      }
+      store(0, n_tok, acc);
+    } else {
+      unpack(0, n_units);
+      for (int t0 = 0; t0 < n_tok; t0 += kTileTokens) {
+        const int n_t = std::min(kTileTokens, n_tok - t0);
+        __m512 acc[kPanelSlabs][kTileTokens];
+        for (auto& row : acc)
+          for (auto& x : row) x = _mm512_setzero_ps();
+        tile<K>(n_v, n_t, slab, 0, n_units, acts + t0, acc);
+        store(t0, n_t, acc);
+      }
+    }
+  }
+}
+
+// K-quants: the row-major decode kernel for 1-4 tokens, slabs beyond.
+template <typename K, typename Block, bool kSix>
+void k_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
+              const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {
+  if (n_tok > kTileTokens) {
+    q8_matmul<K, ActFormat::kQ8_K>(w, row_bytes, n_rows, n_in, xq, n_tok, y, ldy);
+    return;
+  }
+  ActRow a[kTileTokens];
+  for (int t = 0; t < n_tok; ++t) a[t] = act_row(ActFormat::kQ8_K, xq[t], n_in);
+  k_decode<Block, kSix>(w, row_bytes, n_rows, n_in, a, n_tok, y, ldy);
 }
 
 }  // namespace
@@ -342,13 +800,13 @@ void q8_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
 QuantRowsFn avx512_quant_rows(DType type) {
   switch (type) {
     case DType::kQ8_0:
-      return q8_rows<GroupQ8_0, ActFormat::kQ8_0>;
+      return q8_matmul<TileQ8_0, ActFormat::kQ8_0>;
     case DType::kQ4_K:
-      return q8_rows<GroupQ4_K, ActFormat::kQ8_K>;
+      return k_matmul<TileQ45K<false>, BlockQ4_K, false>;
     case DType::kQ5_K:
-      return q8_rows<GroupQ5_K, ActFormat::kQ8_K>;
+      return k_matmul<TileQ45K<true>, BlockQ5_K, false>;
     case DType::kQ6_K:
-      return q8_rows<GroupQ6_K, ActFormat::kQ8_K>;
+      return k_matmul<TileQ6K, BlockQ6_K, true>;
     default:
       return nullptr;
   }

@@ -11,6 +11,7 @@
 
 #include "base/check.h"
 #include "base/fp16.h"
+#include "kernels/matmul.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/quant_blocks.h"
 
@@ -247,7 +248,7 @@ ActRow act_row(ActFormat f, const uint8_t* row, int64_t n_in) {
   return a;
 }
 
-void quantize_act_row(ActFormat f, const float* x, int64_t n_in, uint8_t* dst) {
+void quantize_act_row_scalar(ActFormat f, const float* x, int64_t n_in, uint8_t* dst) {
   MOELAB_CHECK(f != ActFormat::kNone);
   if (f == ActFormat::kQ8_0) {
     MOELAB_CHECK(n_in % kQk == 0);
@@ -256,6 +257,17 @@ void quantize_act_row(ActFormat f, const float* x, int64_t n_in, uint8_t* dst) {
     MOELAB_CHECK(n_in % kQkK == 0);
     quantize_q8_k(x, n_in, dst);
   }
+}
+
+void quantize_act_row(ActFormat f, const float* x, int64_t n_in, uint8_t* dst) {
+  static const bool kVector = isa_supported(Isa::kAvx512);
+  if (!kVector) {
+    quantize_act_row_scalar(f, x, n_in, dst);
+    return;
+  }
+  MOELAB_CHECK(f != ActFormat::kNone);
+  MOELAB_CHECK(n_in % (f == ActFormat::kQ8_0 ? kQk : kQkK) == 0);
+  quantize_act_row_avx512(f, x, n_in, dst);
 }
 
 QuantRowsFn scalar_quant_rows(DType type) {

@@ -39,13 +39,19 @@ ActRow act_row(ActFormat f, const uint8_t* row, int64_t n_in);
 
 // Quantizes n_in floats (a multiple of the format's block) into dst
 // (act_row_bytes(f, n_in) bytes), with ggml's reference formulas.
+// Uses the AVX-512 version where the machine has it (same bits).
 void quantize_act_row(ActFormat f, const float* x, int64_t n_in, uint8_t* dst);
+// The scalar reference and the AVX-512 version (needs AVX-512 F/BW/DQ).
+void quantize_act_row_scalar(ActFormat f, const float* x, int64_t n_in, uint8_t* dst);
+void quantize_act_row_avx512(ActFormat f, const float* x, int64_t n_in, uint8_t* dst);
 
 // y[t * ldy + r] = dot(weight row r, activation row xq[t]) for r < n_rows,
-// 1 <= n_tok <= kMaxFusedTokens; xq rows are in act_format_for(type). A
-// row's result depends only on the row and the token (never on n_rows,
-// n_tok or where the row sits), so decode and prefill (the same function
-// over a panel of rows, token group by token group) give the same bits.
+// t < n_tok (any n_tok >= 1; the kernel tiles rows and tokens itself); xq
+// rows are in act_format_for(type). A row's result depends only on the row
+// and the token (never on n_rows, n_tok or where the row sits), so decode
+// and prefill give the same bits: every kernel takes the exact integer dot
+// of each block (super-block) and then the reference's float steps, one
+// rounding each, in block order (see dot_* in qdot.cpp).
 using QuantRowsFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
                              const uint8_t* const* xq, int n_tok, float* y, int64_t ldy);
 

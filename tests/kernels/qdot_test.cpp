@@ -96,6 +96,37 @@ TEST(Qdot, Q8_KQuantizerFollowsGgmlFormula) {
   EXPECT_NEAR(a.qs[600] * a.d[2], -10.0f, 1e-5);
 }
 
+// The AVX-512 quantizers against the scalar reference, bit for bit, on
+// random rows and on the rounding edges: a block whose largest magnitude is
+// -127 has scale exactly 1 (both formats), so the products are the values
+// themselves and their rounding is checked by hand: roundf sends halves
+// away from zero (Q8_0), nearest_int to even (Q8_K), 0.49999997 down.
+TEST(Qdot, VectorQuantizersEqualScalar) {
+  if (!isa_supported(Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 on this host";
+  const float edges[] = {0.49999997f, 0.5f,  -0.5f, 1.5f,        2.5f,   -2.5f,
+                         0.50000006f, -0.49999997f, 126.5f, -126.5f, 3.4999998f, -0.0f};
+  const int q8_0_want[] = {0, 1, -1, 2, 3, -3, 1, 0, 127, -127, 3, 0};
+  const int q8_k_want[] = {0, 0, 0, 2, 2, -2, 1, 0, 126, -126, 3, 0};
+  for (ActFormat f : {ActFormat::kQ8_0, ActFormat::kQ8_K}) {
+    const int64_t n = 2304;
+    std::vector<float> x = random_floats(n, 77, 2.0f);
+    for (int j = 256; j < 512; ++j) x[j] = 0.0f;                // an all-zero (super-)block
+    x[600] = 5.0f, x[610] = -5.0f, x[620] = 5.0f;                // magnitude ties: the first wins
+    for (int j = 1024; j < 1280; ++j) x[j] = 0.25f * static_cast<float>(j % 7) - 0.75f;
+    x[1024] = -127.0f;                                           // scale exactly 1
+    for (int k = 0; k < 12; ++k) x[1025 + k] = edges[k];
+    std::vector<uint8_t> ref(kernels_internal::act_row_bytes(f, n)), got(ref.size());
+    kernels_internal::quantize_act_row_scalar(f, x.data(), n, ref.data());
+    kernels_internal::quantize_act_row_avx512(f, x.data(), n, got.data());
+    EXPECT_EQ(got, ref) << (f == ActFormat::kQ8_0 ? "q8_0" : "q8_K");
+    const ActRow a = kernels_internal::act_row(f, got.data(), n);
+    for (int k = 0; k < 12; ++k) {
+      const int want = f == ActFormat::kQ8_0 ? q8_0_want[k] : q8_k_want[k];
+      EXPECT_EQ(a.qs[1025 + k], want) << "edge " << edges[k];
+    }
+  }
+}
+
 struct IntProblem {
   DType type;
   int64_t n_in, n_rows;
@@ -167,26 +198,33 @@ QuantRowsFn kernel_for(Isa isa, DType type) {
 
 class QdotIsa : public ::testing::TestWithParam<Isa> {};
 
-TEST_P(QdotIsa, MatchesScalarWithinRounding) {
+// Every kernel takes the exact integer dot of each block (super-block) and
+// then the reference's float steps in block order, so the SIMD kernels equal
+// the scalar reference bit for bit, at every token count (decode tiles for
+// 1-4 tokens, a panel reused by token tiles beyond), row count (slabs of 16
+// rows, two per tile: 1, 11, 37 leave partial slabs) and row length (one
+// super-block, an odd number of Q8_0 blocks, 2304).
+TEST_P(QdotIsa, MatchesScalarBitForBit) {
   const Isa isa = GetParam();
   if (!isa_supported(isa)) GTEST_SKIP() << isa_name(isa) << " not supported on this host";
   for (DType type : kIntTypes) {
     const QuantRowsFn fn = kernel_for(isa, type);
     if (fn == nullptr) continue;  // this family runs the float path for it
-    // 1..4 tokens; odd row counts exercise the single-row tail; 1312 is an
-    // odd number of Q8_0 blocks (the half-empty last step).
-    for (const int64_t n_in : {int64_t{512}, dtype_info(type).block_elems == 32 ? int64_t{1312} : int64_t{1280}}) {
-      for (int n_tok = 1; n_tok <= 4; ++n_tok) {
-        const IntProblem p = make_int_problem(type, n_in, 11, n_tok, 40 + n_tok);
-        const std::vector<float> ref = run_kernel(kernels_internal::scalar_quant_rows(type), p);
-        const std::vector<float> y = run_kernel(fn, p);
-        for (int t = 0; t < n_tok; ++t) {
-          for (int64_t r = 0; r < p.n_rows; ++r) {
-            double exact;
-            const double scale = abs_dot(p, r, t, &exact);
-            EXPECT_NEAR(y[t * p.n_rows + r], ref[t * p.n_rows + r], 2e-6 * scale)
-                << isa_name(isa) << " " << dtype_info(type).name << " n_in=" << n_in
-                << " r=" << r << " t=" << t;
+    const bool legacy = dtype_info(type).block_elems == 32;
+    for (const int64_t n_in : {int64_t{256}, legacy ? int64_t{1312} : int64_t{1280}, int64_t{2304}}) {
+      for (const int64_t n_rows : {1, 11, 37}) {
+        for (int n_tok : {1, 2, 3, 4, 5, 9, 33}) {
+          if (n_in == 2304 && n_tok > 9 && n_rows < 37) continue;  // keep the test fast
+          const IntProblem p = make_int_problem(type, n_in, n_rows, n_tok,
+                                                static_cast<uint32_t>(40 + n_tok + n_rows));
+          const std::vector<float> ref = run_kernel(kernels_internal::scalar_quant_rows(type), p);
+          const std::vector<float> y = run_kernel(fn, p);
+          for (int t = 0; t < n_tok; ++t) {
+            for (int64_t r = 0; r < p.n_rows; ++r) {
+              ASSERT_EQ(y[t * p.n_rows + r], ref[t * p.n_rows + r])
+                  << isa_name(isa) << " " << dtype_info(type).name << " n_in=" << n_in
+                  << " rows=" << n_rows << " n_tok=" << n_tok << " r=" << r << " t=" << t;
+            }
           }
         }
       }
