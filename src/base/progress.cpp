@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "base/units.h"
+
 namespace moelab {
 
 ProgressLine::ProgressLine(std::string label)
@@ -21,8 +23,8 @@ void ProgressLine::update(int64_t done, int64_t total, bool bytes) {
   const double pct = total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0;
   char buf[96];
   if (bytes) {
-    std::snprintf(buf, sizeof buf, "%3.0f%% (%s / %s)", pct, human_bytes(done).c_str(),
-                  human_bytes(total).c_str());
+    std::snprintf(buf, sizeof buf, "%3.0f%% (%s / %s)", pct, decimal_bytes(done).c_str(),
+                  decimal_bytes(total).c_str());
   } else {
     std::snprintf(buf, sizeof buf, "%3.0f%% (%lld/%lld)", pct, static_cast<long long>(done),
                   static_cast<long long>(total));
@@ -46,19 +48,6 @@ void ProgressLine::draw(const std::string& text) {
   std::fflush(stderr);
   drawn_ = true;
   since_draw_.reset();
-}
-
-std::string human_bytes(int64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KB", "MB", "GB", "TB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1000.0 && u < 4) {
-    v /= 1000.0;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, kUnits[u]);
-  return buf;
 }
 
 }  // namespace moelab

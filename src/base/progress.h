@@ -41,7 +41,4 @@ class ProgressLine {
   Timer since_draw_;
 };
 
-// "1.2 GB", "340 MB", "12 KB": decimal units, as file sizes are usually shown.
-std::string human_bytes(int64_t bytes);
-
 }  // namespace moelab

@@ -58,10 +58,10 @@ CandidateVerdict judge(const AdviseQuery& q, const AdviseCandidate& a) {
   speed_at(a, q.concurrency, tpot, tpot_p95, v.tokens_per_s, extrapolated);
   v.latency_p95_ms = a.ttft_ms + std::max(q.gen - 1, 0) * tpot_p95;
   v.meets_latency = q.p95_latency_ms <= 0 || v.latency_p95_ms <= q.p95_latency_ms;
-  v.line = setting(a) + ": needs " + format_bytes(a.weight_bytes) + " weights + " + format_bytes(a.overhead_bytes) +
-           " runtime + " + format_bytes(kv) + " KV (" + std::to_string(ctx) + " tokens x " +
-           std::to_string(q.concurrency) + " x " + format_bytes(a.kv_bytes_per_token) + "/token) = " +
-           format_bytes(v.needed_bytes) + (v.fits ? " <= " : " > ") + format_bytes(q.memory_budget) +
+  v.line = setting(a) + ": needs " + binary_bytes(a.weight_bytes) + " weights + " + binary_bytes(a.overhead_bytes) +
+           " runtime + " + binary_bytes(kv) + " KV (" + std::to_string(ctx) + " tokens x " +
+           std::to_string(q.concurrency) + " x " + binary_bytes(a.kv_bytes_per_token) + "/token) = " +
+           binary_bytes(v.needed_bytes) + (v.fits ? " <= " : " > ") + binary_bytes(q.memory_budget) +
            (v.fits ? " (fits)" : " (does not fit)") + "; longest context " + std::to_string(v.max_context) +
            " tokens per sequence; p95 latency of " + std::to_string(q.gen) + " tokens ~" +
            fmt("%.0f", v.latency_p95_ms) + " ms" + (extrapolated ? " (extrapolated)" : "") + ", " +
@@ -104,13 +104,13 @@ Advice advise(const AdviseQuery& q, const std::vector<AdviseCandidate>& candidat
     if (!any_fits) {
       out.reasons.push_back("Neither model fits: no setting of any model fits " + std::to_string(ctx) +
                             " tokens x " + std::to_string(q.concurrency) + " sequences in " +
-                            format_bytes(q.memory_budget) + ".");
+                            binary_bytes(q.memory_budget) + ".");
       const CandidateVerdict* smallest = nullptr;
       for (const CandidateVerdict& v : out.verdicts)
         if (!smallest || v.needed_bytes < smallest->needed_bytes) smallest = &v;
       if (smallest)
         out.reasons.push_back("The smallest, " + setting(smallest->candidate) + ", needs " +
-                              format_bytes(smallest->needed_bytes) + ".");
+                              binary_bytes(smallest->needed_bytes) + ".");
     } else {
       const CandidateVerdict* fastest = nullptr;
       for (const CandidateVerdict& v : out.verdicts)
@@ -134,7 +134,7 @@ Advice advise(const AdviseQuery& q, const std::vector<AdviseCandidate>& candidat
       if (best[i].max_context > best[pick].max_context) pick = i;
     out.reasons.push_back("Long context asked for (" + std::to_string(q.context) + " tokens): " +
                           best[pick].candidate.model + " fits the most context in " +
-                          format_bytes(q.memory_budget) + ": " + std::to_string(best[pick].max_context) +
+                          binary_bytes(q.memory_budget) + ": " + std::to_string(best[pick].max_context) +
                           " tokens per sequence.");
   } else {
     out.branch = "throughput";
@@ -142,7 +142,7 @@ Advice advise(const AdviseQuery& q, const std::vector<AdviseCandidate>& candidat
       if (best[i].tokens_per_s > best[pick].tokens_per_s) pick = i;
     out.reasons.push_back(best.size() == 1
                               ? "Only " + best[pick].candidate.model + " fits the budget of " +
-                                    format_bytes(q.memory_budget) + "."
+                                    binary_bytes(q.memory_budget) + "."
                               : "Both fit; " + best[pick].candidate.model + " has the higher output throughput at " +
                                     "concurrency " + std::to_string(q.concurrency) + ": " +
                                     fmt("%.1f", best[pick].tokens_per_s) + " tok/s.");
@@ -162,7 +162,7 @@ Advice advise(const AdviseQuery& q, const std::vector<AdviseCandidate>& candidat
 }
 
 std::string advice_text(const AdviseQuery& q, const Advice& a) {
-  std::string s = "Budget " + format_bytes(q.memory_budget) + ", context " + std::to_string(q.context_or_default()) +
+  std::string s = "Budget " + binary_bytes(q.memory_budget) + ", context " + std::to_string(q.context_or_default()) +
                   (q.context > 0 ? "" : " (default)") + " tokens, concurrency " + std::to_string(q.concurrency) +
                   (q.p95_latency_ms > 0 ? ", p95 latency target " + fmt("%.0f", q.p95_latency_ms) + " ms for " +
                                               std::to_string(q.gen) + " tokens"
@@ -176,7 +176,7 @@ std::string advice_text(const AdviseQuery& q, const Advice& a) {
          (c.moe ? (c.max_active_experts > 0 ? std::to_string(c.max_active_experts) : "none (model's " +
                                                                                          std::to_string(c.n_expert_used) + ")")
                 : std::string("n/a (dense)")) +
-         ", KV budget " + format_bytes(a.kv_budget_bytes) + " (" +
+         ", KV budget " + binary_bytes(a.kv_budget_bytes) + " (" +
          std::to_string(c.kv_bytes_per_token > 0 ? a.kv_budget_bytes / c.kv_bytes_per_token : 0) + " tokens).\n";
   } else {
     s += "No recommendation.\n";

@@ -22,6 +22,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "base/timer.h"  // physical_memory_bytes
+#include "base/units.h"  // binary_bytes, used by every report writer
 
 namespace moelab {
 
@@ -135,10 +136,8 @@ Result<std::vector<ModelProfile>> profile_model(const std::string& path, const s
 // Fills the budget fields of `p` for `budget` bytes.
 void fit_budget(ModelProfile& p, int64_t budget, int32_t tokens_per_sequence);
 
-
 // "8GiB", "512M", "1.5G", "1000000" → bytes (powers of 1024 for K/M/G/T with or
 // without "iB"/"B"); an error names the text.
 Result<int64_t> parse_bytes(const std::string& text);
-std::string format_bytes(double bytes);
 
 }  // namespace moelab

@@ -39,7 +39,7 @@ std::string report_html(const CompareReport& r) {
       "</style>\n</head>\n<body>\n<h1>moelab compare</h1>\n";
   char buf[256];
   std::snprintf(buf, sizeof buf, "<p>Measured on this machine: %d threads, %s of memory, read bandwidth %.1f GB/s.</p>\n",
-                r.machine.threads, format_bytes(static_cast<double>(r.machine.memory_bytes)).c_str(),
+                r.machine.threads, binary_bytes(static_cast<double>(r.machine.memory_bytes)).c_str(),
                 r.machine.bandwidth_gbs);
   h += buf;
   h += "<ul>\n";

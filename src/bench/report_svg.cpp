@@ -158,7 +158,7 @@ std::string svg_memory(const CompareReport& r) {
       const double y = kH - kBottom - (kH - kTop - kBottom) * base / (1 << 20) / y_max - h;
       s += "<rect x=\"" + f(x) + "\" y=\"" + f(y) + "\" width=\"" + f(slot * 0.6) + "\" height=\"" + f(h) +
            "\" fill=\"" + kColors[k] + "\"><title>" + esc(p.label) + " " + parts[k] + ": " +
-           esc(format_bytes(v[k])) + "</title></rect>\n";
+           esc(binary_bytes(v[k])) + "</title></rect>\n";
       base += v[k];
     }
     s += "<text x=\"" + f(x + slot * 0.3) + "\" y=\"" + f(kH - kBottom + 16) + "\" text-anchor=\"middle\">" +

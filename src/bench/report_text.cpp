@@ -105,7 +105,7 @@ std::vector<ReportRow> report_rows(const CompareReport& r) {
       return x ? x->tpot_ms : kNaN;
     });
   }
-  const std::string budget = ps.empty() ? "" : format_bytes(static_cast<double>(ps[0].budget_bytes));
+  const std::string budget = ps.empty() ? "" : binary_bytes(static_cast<double>(ps[0].budget_bytes));
   row("longest context in " + budget, "tokens", false,
       [](const ModelProfile& p) { return static_cast<double>(p.max_context); });
   row("largest batch in " + budget + " (" + std::to_string(prompt + gen) + " tokens each)", "seqs", false,
@@ -158,7 +158,7 @@ std::string report_markdown(const CompareReport& r) {
   char buf[1024];
   std::snprintf(buf, sizeof buf,
                 "Measured on this machine: %d threads, %s of memory, read bandwidth %.1f GB/s.\n\n",
-                r.machine.threads, format_bytes(static_cast<double>(r.machine.memory_bytes)).c_str(),
+                r.machine.threads, binary_bytes(static_cast<double>(r.machine.memory_bytes)).c_str(),
                 r.machine.bandwidth_gbs);
   out += buf;
   for (size_t i = 0; i < r.profiles.size(); ++i) {

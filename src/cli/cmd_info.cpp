@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/units.h"
 #include "cli/command.h"
 #include "model/model.h"
 
@@ -76,17 +77,6 @@ nlohmann::ordered_json describe(const Model& m) {
   return j;
 }
 
-std::string binary_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f %s", b, units[u]);
-  return buf;
-}
 
 }  // namespace
 

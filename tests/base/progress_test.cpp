@@ -8,16 +8,21 @@
 #include <vector>
 
 #include "base/mapped_file.h"
+#include "base/units.h"
 
 namespace moelab {
 namespace {
 
-TEST(HumanBytes, DecimalUnits) {
-  EXPECT_EQ(human_bytes(0), "0 B");
-  EXPECT_EQ(human_bytes(999), "999 B");
-  EXPECT_EQ(human_bytes(1500), "1.5 KB");
-  EXPECT_EQ(human_bytes(340'000'000), "340.0 MB");
-  EXPECT_EQ(human_bytes(2'700'000'000), "2.7 GB");
+TEST(Units, DecimalAndBinaryBytes) {
+  EXPECT_EQ(decimal_bytes(0), "0 B");
+  EXPECT_EQ(decimal_bytes(999), "999 B");
+  EXPECT_EQ(decimal_bytes(1500), "1.5 KB");
+  EXPECT_EQ(decimal_bytes(340'000'000), "340.0 MB");
+  EXPECT_EQ(decimal_bytes(2'700'000'000), "2.7 GB");
+  EXPECT_EQ(binary_bytes(512), "512 B");
+  EXPECT_EQ(binary_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(binary_bytes(4.0 * (1 << 30)), "4.0 GiB");
+  EXPECT_EQ(binary_bytes(-2048), "-2.0 KiB");
 }
 
 TEST(ProgressLine, DisabledDrawsNothing) {
