@@ -782,9 +782,10 @@ inline void reduce_pair(const __m512i* v, __m512i* out0, __m512i* out1) {
 
 // Block pairs per chunk: the integer lanes of a chunk (16 rows × kT tokens ×
 // pairs) stay within 16 KiB of L1.
+constexpr int64_t kLegacyPrefetchRows = 12;
 template <int kT>
 constexpr int64_t legacy_chunk_pairs() {
-  return kT == 1 ? 16 : kT == 2 ? 8 : 4;
+  return kT <= 2 ? 8 : 4;
 }
 
 // Rows [0, n_r) (n_r <= 16) of w for kT tokens, stored to y[t * ldy + r].
@@ -812,13 +813,15 @@ void legacy_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_
       // What this walk reads kPrefetchRows rows from now: the same chunk of
       // a later row, or the next chunk of an earlier one at the slab's end.
       const uint8_t* ahead = reinterpret_cast<const uint8_t*>(blk + 2 * p0) +
-                             (r + kPrefetchRows < kSlab || p0 + kPairs >= n_pairs
-                                  ? kPrefetchRows * row_bytes
-                                  : (kPrefetchRows - kSlab) * row_bytes + kPairs * kPairBytes);
+                             (r + kLegacyPrefetchRows < kSlab || p0 + kPairs >= n_pairs
+                                  ? kLegacyPrefetchRows * row_bytes
+                                  : (kLegacyPrefetchRows - kSlab) * row_bytes + kPairs * kPairBytes);
+      // One prefetch per pair (about one per line: a pair is 36-68 bytes).
+      _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
       for (int64_t k = 0; k < n; ++k) {
         const int64_t b = 2 * (p0 + k);
         const bool two = b + 1 < n_blocks;
-        prefetch_block(ahead + k * kPairBytes, kPairBytes);
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + k * kPairBytes + 64), _MM_HINT_T0);
         const __m512i wv = L::decode(blk + b, two);
         for (int t = 0; t < kT; ++t) {
           const __m512i av = _mm512_load_si512(aq[t] + 64 * (p0 + k));
