@@ -72,8 +72,8 @@ void BM_Matmul(benchmark::State& state) {
 }
 
 void matmul_args(benchmark::internal::Benchmark* b) {
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
-                  DType::kQ5_K, DType::kQ6_K}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ5_0,
+                  DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
       for (int64_t n_tok : {1, 4, 64, 512}) {
         for (int threads : {1, 2}) {

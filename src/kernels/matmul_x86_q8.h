@@ -11,18 +11,17 @@
 // bytes per step, so every lane accumulates one (row, token) pair and no
 // horizontal sum is ever needed. Prefill unpacks a panel once per call and
 // reuses it for every token. Decode (1-4 tokens) reads each weight once, so
-// the 16-row transpose would cost more than it saves: K-quants then run a
-// row-major kernel whose integer lanes are transpose-reduced to the same
-// per-super-block totals (see "row-major decode"); Q8_0 (bandwidth-bound
-// either way) unpacks one block group at a time into L1 and runs the slab
-// micro-kernel right away.
+// the 16-row transpose would cost more than it saves: it runs row-major
+// kernels instead, whose integer lanes are transpose-reduced to the same
+// per-block (legacy types, see "legacy decode") or per-super-block
+// (K-quants, see "row-major decode") totals.
 //
 // Batch invariance (and equality with the scalar reference of qdot.cpp):
-// each lane computes the exact integer total of each block (Q8_0) or
-// super-block (K-quants), whatever the instruction order, then applies the
-// float scales with exactly the scalar reference's operations, rounded one
-// at a time (the *_round intrinsics keep the compiler from fusing them), in
-// block order. So a (row, token) result depends on nothing else: not the
+// each lane computes the exact integer total of each block (Q8_0, Q4_0,
+// Q5_0) or super-block (K-quants), whatever the instruction order, then
+// applies the float scales with exactly the scalar reference's operations,
+// rounded one at a time (the *_round intrinsics keep the compiler from
+// fusing them), in block order. So a (row, token) result depends on nothing else: not the
 // token count, the tile, the lane, the panel, or the path.
 #pragma once
 
@@ -115,29 +114,72 @@ inline void prefetch_block(const void* p, int64_t bytes) {
 // Each writes units [u0, u0 + n_units) of n_r (<= 16) rows starting at w
 // into dst, kUnitBytes per unit; lanes n_r..15 get zeros.
 
-// Q8_0: unit = one block of 32; 8 steps of (w + 128) bytes, then 16 float d.
-struct Q8_0Panel {
+// The legacy types (Q8_0, Q4_0, Q5_0): blocks of 32 with one fp16 scale d,
+// value d · (u - kOffset) for an unsigned byte u. Each traits struct reads
+// blocks b[0] and (if two) b[1] of one row into a zmm of unsigned bytes,
+// either in element order (natural) or, where that saves shuffles on the
+// decode path, with the 16-element halves of the two blocks interleaved by
+// 128-bit lane (kSplit: lanes b0[0:16], b1[0:16], b0[16:32], b1[16:32]; the
+// decode kernel permutes the activations to match). Lanes of a missing b[1]
+// are zero.
+struct LegacyQ8_0 {
+  using Block = BlockQ8_0;
+  static constexpr int kOffset = 128;
+  static constexpr bool kSplit = false;
+  static __m512i natural(const Block* b, bool two) {
+    const __m256i k80 = _mm256_set1_epi8(static_cast<char>(0x80));
+    const __m256i lo =
+        _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs)), k80);
+    const __m256i hi =
+        two ? _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), k80)
+            : _mm256_setzero_si256();
+    return cat256(lo, hi);
+  }
+  static __m512i decode(const Block* b, bool two) { return natural(b, two); }
+};
+
+// Q4_0 / Q5_0: byte j of qs holds elements j (low nibble) and j + 16; Q5_0's
+// 5th bit of element j is bit j of qh.
+template <bool kFive>
+struct LegacyQ45_0 {
+  using Block = std::conditional_t<kFive, BlockQ5_0, BlockQ4_0>;
+  static constexpr int kOffset = kFive ? 16 : 8;
+  static constexpr bool kSplit = true;
+  static __m512i decode(const Block* b, bool two) {
+    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs));
+    const __m128i q1 =
+        two ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs)) : _mm_setzero_si128();
+    const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
+    __m512i v = _mm512_and_si512(cat256(y, _mm256_srli_epi16(y, 4)), _mm512_set1_epi8(0x0F));
+    if constexpr (kFive) {
+      const auto h0 = static_cast<uint32_t>(load32(b[0].qh));
+      const auto h1 = two ? static_cast<uint32_t>(load32(b[1].qh)) : 0u;
+      const uint64_t m = (h0 & 0xFFFFu) | (uint64_t{h1 & 0xFFFFu} << 16) |
+                         (uint64_t{h0 >> 16} << 32) | (uint64_t{h1 >> 16} << 48);
+      v = _mm512_mask_add_epi8(v, m, v, _mm512_set1_epi8(0x10));  // bit 4 is clear: add = or
+    }
+    return v;
+  }
+  static __m512i natural(const Block* b, bool two) {
+    const __m512i v = decode(b, two);
+    return _mm512_shuffle_i32x4(v, v, 0xD8);  // 128-bit lanes 0, 2, 1, 3
+  }
+};
+
+// Slab unit = one block: 8 steps of unsigned bytes, then 16 float d.
+template <typename L>
+struct LegacyPanel {
   static constexpr int64_t kUnitElems = kQk;
   static constexpr int64_t kUnitBytes = 8 * 64 + 64;
   static void unpack(const uint8_t* w, int64_t row_bytes, int n_r, int64_t u0, int64_t n_units,
                      uint8_t* dst) {
-    const __m256i k80 = _mm256_set1_epi8(static_cast<char>(0x80));
+    using Block = typename L::Block;
     __m512i v[16];
     for (int64_t u = 0; u < n_units; u += 2) {
       const bool two = u + 1 < n_units;
       for (int r = 0; r < 16; ++r) {
-        if (r >= n_r) {
-          v[r] = _mm512_setzero_si512();
-          continue;
-        }
-        const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + u0 + u;
-        const __m256i lo =
-            _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs)), k80);
-        const __m256i hi =
-            two ? _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)),
-                                   k80)
-                : _mm256_setzero_si256();
-        v[r] = cat256(lo, hi);
+        v[r] = r < n_r ? L::natural(reinterpret_cast<const Block*>(w + r * row_bytes) + u0 + u, two)
+                       : _mm512_setzero_si512();
       }
       transpose16(v);
       uint8_t* o = dst + u * kUnitBytes;
@@ -148,7 +190,7 @@ struct Q8_0Panel {
       for (int k = 0; k < (two ? 2 : 1); ++k) {
         alignas(64) float d[16] = {};
         for (int r = 0; r < n_r; ++r) {
-          d[r] = _cvtsh_ss(reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes)[u0 + u + k].d);
+          d[r] = _cvtsh_ss(reinterpret_cast<const Block*>(w + r * row_bytes)[u0 + u + k].d);
         }
         _mm512_store_ps(reinterpret_cast<float*>(o + k * kUnitBytes + 512), _mm512_load_ps(d));
       }
@@ -311,15 +353,15 @@ struct Q6KPanel : KPanelLayout<16> {
 // acc[v][t] (lane = row of slab v, token t) += the units [u0, u0 + n_units)
 // of each slab, whose unpacked data starts at slab[v] (unit u0 first).
 
-template <int kRv, int kT>
-void q8_0_tile(const uint8_t* const* slab, int64_t u0, int64_t n_units, const ActRow* a,
-               __m512 (&acc)[kPanelSlabs][kTileTokens]) {
-  constexpr int64_t kUb = Q8_0Panel::kUnitBytes;
+template <typename L, int kRv, int kT>
+void legacy_tile(const uint8_t* const* slab, int64_t u0, int64_t n_units, const ActRow* a,
+                 __m512 (&acc)[kPanelSlabs][kTileTokens]) {
+  constexpr int64_t kUb = LegacyPanel<L>::kUnitBytes;
   for (int64_t u = 0; u < n_units; ++u) {
     const int64_t b = u0 + u;
     __m512i is[kRv][kT];
     for (int t = 0; t < kT; ++t) {
-      const __m512i corr = _mm512_set1_epi32(-128 * a[t].sum[b]);
+      const __m512i corr = _mm512_set1_epi32(-L::kOffset * a[t].sum[b]);
       for (int v = 0; v < kRv; ++v) is[v][t] = corr;
     }
     for (int s = 0; s < 8; ++s) {
@@ -403,12 +445,13 @@ void k_tile(const uint8_t* const* slab, int64_t u0, int64_t n_units, const ActRo
   }
 }
 
-struct TileQ8_0 {
-  using Panel = Q8_0Panel;
+template <typename L>
+struct TileLegacy {
+  using Panel = LegacyPanel<L>;
   template <int kRv, int kT>
   static void run(const uint8_t* const* slab, int64_t u0, int64_t n, const ActRow* a,
                   __m512 (&acc)[kPanelSlabs][kTileTokens]) {
-    q8_0_tile<kRv, kT>(slab, u0, n, a, acc);
+    legacy_tile<L, kRv, kT>(slab, u0, n, a, acc);
   }
 };
 template <bool kFive>
@@ -702,6 +745,126 @@ void k_decode(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
   }
 }
 
+// ------------------------------------------------------------ legacy decode
+//
+// The row-major decode kernel for Q8_0 / Q4_0 / Q5_0 (1-4 tokens): a zmm
+// holds two blocks of one row, vpdpbusd leaves 8 lanes per block, and after
+// a slab of 16 rows reduce_pair turns them into the exact per-block totals
+// with one row per lane; the offset correction and the float steps are then
+// the slab kernel's, in block order (same bits as prefill and the scalar
+// reference).
+
+// out0 / out1 lane j = the sum of the lanes of v[j] that hold block 0 / 1:
+// 128-bit lanes 0-1 / 2-3, or 0, 2 / 1, 3 where kSplit.
+template <bool kSplit>
+inline void reduce_pair(const __m512i* v, __m512i* out0, __m512i* out1) {
+  __m512i a[8], b[4];
+  for (int i = 0; i < 8; ++i) {
+    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                            _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+  }
+  // b[j] 128-bit lane l, element k: the sum of lane l of row 4j + k.
+  for (int j = 0; j < 4; ++j) {
+    b[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * j], a[2 * j + 1]),
+                            _mm512_unpackhi_epi64(a[2 * j], a[2 * j + 1]));
+  }
+  // c0: rows 0-3 block 0, rows 0-3 block 1, rows 4-7 block 0, rows 4-7
+  // block 1; c1 the same for rows 8-15.
+  constexpr int kFirst = kSplit ? 0x44 : 0x88;   // lanes 0, 1 | 0, 2 of each
+  constexpr int kSecond = kSplit ? 0xEE : 0xDD;  // lanes 2, 3 | 1, 3 of each
+  const __m512i c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], kFirst),
+                                      _mm512_shuffle_i32x4(b[0], b[1], kSecond));
+  const __m512i c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], kFirst),
+                                      _mm512_shuffle_i32x4(b[2], b[3], kSecond));
+  *out0 = _mm512_shuffle_i32x4(c0, c1, 0x88);
+  *out1 = _mm512_shuffle_i32x4(c0, c1, 0xDD);
+}
+
+// Block pairs per chunk: the integer lanes of a chunk (16 rows × kT tokens ×
+// pairs) stay within 16 KiB of L1.
+constexpr int64_t kLegacyPrefetchRows = 12;
+template <int kT>
+constexpr int64_t legacy_chunk_pairs() {
+  return kT <= 2 ? 8 : 4;
+}
+
+// Rows [0, n_r) (n_r <= 16) of w for kT tokens, stored to y[t * ldy + r].
+// aq[t]: token t's quants in the decode layout, 64 bytes per block pair.
+// next: the first row of the next slab (for the prefetches).
+template <typename L, int kT>
+void legacy_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_blocks,
+                        const int8_t* const* aq, const ActRow* a, float* y, int64_t ldy) {
+  using Block = typename L::Block;
+  constexpr int64_t kPairs = legacy_chunk_pairs<kT>();
+  constexpr int64_t kPairBytes = 2 * sizeof(Block);
+  alignas(64) __m512i is[kSlab][kT * kPairs];
+  alignas(64) uint16_t d[2 * kPairs][kSlab] = {};
+  __m512 acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+  const int64_t n_pairs = (n_blocks + 1) / 2;
+  for (int64_t p0 = 0; p0 < n_pairs; p0 += kPairs) {
+    const int64_t n = std::min(kPairs, n_pairs - p0);
+    for (int r = 0; r < kSlab; ++r) {
+      if (r >= n_r) {
+        for (int j = 0; j < kT * kPairs; ++j) is[r][j] = _mm512_setzero_si512();
+        continue;
+      }
+      const auto* blk = reinterpret_cast<const Block*>(w + r * row_bytes);
+      // What this walk reads kPrefetchRows rows from now: the same chunk of
+      // a later row, or the next chunk of an earlier one at the slab's end.
+      const uint8_t* ahead = reinterpret_cast<const uint8_t*>(blk + 2 * p0) +
+                             (r + kLegacyPrefetchRows < kSlab || p0 + kPairs >= n_pairs
+                                  ? kLegacyPrefetchRows * row_bytes
+                                  : (kLegacyPrefetchRows - kSlab) * row_bytes + kPairs * kPairBytes);
+      // One prefetch per pair (about one per line: a pair is 36-68 bytes).
+      _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t b = 2 * (p0 + k);
+        const bool two = b + 1 < n_blocks;
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + k * kPairBytes + 64), _MM_HINT_T0);
+        const __m512i wv = L::decode(blk + b, two);
+        for (int t = 0; t < kT; ++t) {
+          const __m512i av = _mm512_load_si512(aq[t] + 64 * (p0 + k));
+          is[r][t * kPairs + k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, av);
+        }
+        d[2 * k][r] = blk[b].d;
+        d[2 * k + 1][r] = two ? blk[b + 1].d : 0;
+      }
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t b = 2 * (p0 + k);
+      __m512i s[kT][2];
+      for (int t = 0; t < kT; ++t) {
+        __m512i lanes[kSlab];
+        for (int r = 0; r < kSlab; ++r) lanes[r] = is[r][t * kPairs + k];
+        reduce_pair<L::kSplit>(lanes, &s[t][0], &s[t][1]);
+      }
+      for (int j = 0; j < 2 && b + j < n_blocks; ++j) {
+        const __m512 dv =
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d[2 * k + j])));
+        for (int t = 0; t < kT; ++t) {
+          // Reference: acc += d_w * d_a * (float)isum.
+          const __m512i isum =
+              _mm512_add_epi32(s[t][j], _mm512_set1_epi32(-L::kOffset * a[t].sum[b + j]));
+          const __m512 da = _mm512_set1_ps(a[t].d[b + j]);
+          acc[t] = fadd(acc[t], fmul(fmul(dv, da), _mm512_cvtepi32_ps(isum)));
+        }
+      }
+    }
+  }
+  const __mmask16 m = static_cast<__mmask16>((1u << n_r) - 1);
+  for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+}
+
+template <typename L, int kT>
+void legacy_decode_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
+                      const int8_t* const* aq, const ActRow* a, float* y, int64_t ldy) {
+  for (int64_t r = 0; r < n_rows; r += kSlab) {
+    const int n_r = static_cast<int>(std::min<int64_t>(kSlab, n_rows - r));
+    legacy_decode_slab<L, kT>(w + r * row_bytes, row_bytes, n_r, n_in / kQk, aq, a, y + r, ldy);
+  }
+}
+
 // ------------------------------------------------------------ the driver
 
 struct Q8Scratch {
@@ -718,13 +881,8 @@ inline Q8Scratch& q8_scratch() {
   return s;
 }
 
-// Units unpacked at a time on the slab decode path (Q8_0; about 10 KiB per
-// slab pair, so the unpacked block stays in L1 while the tokens pass).
-template <typename P>
-constexpr int64_t decode_units() {
-  return P::kUnitElems == kQk ? 8 : 1;
-}
-
+// The slab (prefill) path: a panel of 32 rows unpacked once, then every
+// tile of 4 tokens walks it.
 template <typename K, ActFormat kFmt>
 void q8_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
                const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {
@@ -735,21 +893,22 @@ void q8_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in
   for (int t = 0; t < n_tok; ++t) scr.acts[t] = act_row(kFmt, xq[t], n_in);
   const ActRow* acts = scr.acts.data();
   constexpr int64_t kPanelRows = kPanelSlabs * kSlab;
-  const bool decode = n_tok <= kTileTokens;
-  const int64_t chunk = decode ? decode_units<P>() : n_units;
-  const int64_t slab_bytes = chunk * P::kUnitBytes;
+  const int64_t slab_bytes = n_units * P::kUnitBytes;
   uint8_t* buf = scr.aligned(kPanelSlabs * slab_bytes);
   for (int64_t p = 0; p < n_rows; p += kPanelRows) {
     const int64_t rows = std::min(kPanelRows, n_rows - p);
     const int n_v = static_cast<int>((rows + kSlab - 1) / kSlab);
     const uint8_t* slab[kPanelSlabs] = {buf, buf + slab_bytes};
-    auto unpack = [&](int64_t u0, int64_t n) {
-      for (int v = 0; v < n_v; ++v) {
-        const int n_r = static_cast<int>(std::min<int64_t>(kSlab, rows - v * kSlab));
-        P::unpack(w + (p + v * kSlab) * row_bytes, row_bytes, n_r, u0, n, buf + v * slab_bytes);
-      }
-    };
-    auto store = [&](int t0, int n_t, __m512(&acc)[kPanelSlabs][kTileTokens]) {
+    for (int v = 0; v < n_v; ++v) {
+      const int n_r = static_cast<int>(std::min<int64_t>(kSlab, rows - v * kSlab));
+      P::unpack(w + (p + v * kSlab) * row_bytes, row_bytes, n_r, 0, n_units, buf + v * slab_bytes);
+    }
+    for (int t0 = 0; t0 < n_tok; t0 += kTileTokens) {
+      const int n_t = std::min(kTileTokens, n_tok - t0);
+      __m512 acc[kPanelSlabs][kTileTokens];
+      for (auto& row : acc)
+        for (auto& x : row) x = _mm512_setzero_ps();
+      tile<K>(n_v, n_t, slab, 0, n_units, acts + t0, acc);
       for (int v = 0; v < n_v; ++v) {
         const int64_t n_r = std::min<int64_t>(kSlab, rows - v * kSlab);
         const __mmask16 m = static_cast<__mmask16>((1u << n_r) - 1);
@@ -757,28 +916,49 @@ void q8_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in
           _mm512_mask_storeu_ps(y + (t0 + t) * ldy + p + v * kSlab, m, acc[v][t]);
         }
       }
-    };
-    if (decode) {
-      __m512 acc[kPanelSlabs][kTileTokens];
-      for (auto& row : acc)
-        for (auto& x : row) x = _mm512_setzero_ps();
-      for (int64_t u0 = 0; u0 < n_units; u0 += chunk) {
-        const int64_t n = std::min(chunk, n_units - u0);
-        unpack(u0, n);
-        tile<K>(n_v, n_tok, slab, u0, n, acts, acc);
-      }
-      store(0, n_tok, acc);
-    } else {
-      unpack(0, n_units);
-      for (int t0 = 0; t0 < n_tok; t0 += kTileTokens) {
-        const int n_t = std::min(kTileTokens, n_tok - t0);
-        __m512 acc[kPanelSlabs][kTileTokens];
-        for (auto& row : acc)
-          for (auto& x : row) x = _mm512_setzero_ps();
-        tile<K>(n_v, n_t, slab, 0, n_units, acts + t0, acc);
-        store(t0, n_t, acc);
-      }
     }
+  }
+}
+
+// Legacy types: the row-major decode kernel for 1-4 tokens, slabs beyond.
+template <typename L>
+void legacy_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
+                   const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {
+  if (n_tok > kTileTokens) {
+    q8_matmul<TileLegacy<L>, ActFormat::kQ8_0>(w, row_bytes, n_rows, n_in, xq, n_tok, y, ldy);
+    return;
+  }
+  ActRow a[kTileTokens];
+  const int8_t* aq[kTileTokens];
+  // Each token's quants in the decode layout, 64 bytes per block pair (an
+  // odd last block padded with zeros); kSplit interleaves the halves of the
+  // pair's blocks by 128-bit lane as L::decode does.
+  const int64_t n_pairs = (n_in / kQk + 1) / 2;
+  Q8Scratch& scr = q8_scratch();
+  uint8_t* buf = scr.aligned(n_tok * n_pairs * 64);
+  for (int t = 0; t < n_tok; ++t) {
+    a[t] = act_row(ActFormat::kQ8_0, xq[t], n_in);
+    aq[t] = reinterpret_cast<const int8_t*>(buf + t * n_pairs * 64);
+    for (int64_t p = 0; p < n_pairs; ++p) {
+      const __mmask64 m = 2 * p + 1 < n_in / kQk ? ~__mmask64{0} : __mmask64{0xFFFFFFFFu};
+      __m512i v = _mm512_maskz_loadu_epi8(m, a[t].qs + 64 * p);
+      if constexpr (L::kSplit) v = _mm512_shuffle_i32x4(v, v, 0xD8);
+      _mm512_store_si512(buf + t * n_pairs * 64 + 64 * p, v);
+    }
+  }
+  switch (n_tok) {
+    case 1:
+      legacy_decode_nt<L, 1>(w, row_bytes, n_rows, n_in, aq, a, y, ldy);
+      break;
+    case 2:
+      legacy_decode_nt<L, 2>(w, row_bytes, n_rows, n_in, aq, a, y, ldy);
+      break;
+    case 3:
+      legacy_decode_nt<L, 3>(w, row_bytes, n_rows, n_in, aq, a, y, ldy);
+      break;
+    default:
+      legacy_decode_nt<L, 4>(w, row_bytes, n_rows, n_in, aq, a, y, ldy);
+      break;
   }
 }
 
@@ -800,7 +980,11 @@ void k_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
 QuantRowsFn avx512_quant_rows(DType type) {
   switch (type) {
     case DType::kQ8_0:
-      return q8_matmul<TileQ8_0, ActFormat::kQ8_0>;
+      return legacy_matmul<LegacyQ8_0>;
+    case DType::kQ4_0:
+      return legacy_matmul<LegacyQ45_0<false>>;
+    case DType::kQ5_0:
+      return legacy_matmul<LegacyQ45_0<true>>;
     case DType::kQ4_K:
       return k_matmul<TileQ45K<false>, BlockQ4_K, false>;
     case DType::kQ5_K:

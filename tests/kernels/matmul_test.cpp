@@ -181,7 +181,7 @@ TEST_P(MatmulIsa, EveryBatchSizeGivesBitIdenticalRows) {
       // Plain types get a SIMD tail too; the longer rows span several k-blocks
       // of the panel kernel; 1312 is an odd number of Q8_0 blocks.
       for (const int64_t n_in : blk == 1   ? std::vector<int64_t>{300, 1100}
-                                : blk == 32 ? std::vector<int64_t>{512, 1312}
+                                : blk == 32 ? std::vector<int64_t>{128, 512, 1312}
                                             : std::vector<int64_t>{512, 1280}) {
         const Problem p = make_problem(type, {n_in, 53, 17}, seed++);
         std::vector<float> alone(17 * 53);
@@ -251,7 +251,8 @@ TEST(Matmul, RowsSplitAnywhereEqualMatmul) {
   // across threads and experts) gives matmul's bits.
   ThreadPool pool(2);
   for (DType type :
-       {DType::kF32, DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kQ5_K}) {
+       {DType::kF32, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ4_K,
+        DType::kQ6_K, DType::kQ5_K}) {
     for (int64_t n_tok : {1, 3, 7}) {
       const Problem p = make_problem(type, {512, 61, n_tok}, 11);
       std::vector<float> ref(n_tok * 61), y(n_tok * 61, NAN);
