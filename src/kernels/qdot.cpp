@@ -14,17 +14,11 @@
 #include "kernels/matmul.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/quant_internal.h"
 
 namespace moelab::kernels_internal {
 namespace {
 
-// ggml's nearest_int: rounds through the float mantissa (half to even).
-inline int nearest_int(float fval) {
-  float val = fval + 12582912.f;
-  int i;
-  std::memcpy(&i, &val, sizeof(int));
-  return (i & 0x007fffff) - 0x00400000;
-}
 
 int64_t pad64(int64_t n) { return (n + 63) / 64 * 64; }
 

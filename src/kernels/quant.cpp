@@ -18,14 +18,8 @@
 namespace moelab {
 namespace {
 
-// ggml rounds through the float mantissa (round half to even); std::lround
-// would round halves away from zero and pick different levels on ties.
-inline int nearest_int(float fval) {
-  float val = fval + 12582912.f;
-  int i;
-  std::memcpy(&i, &val, sizeof(int));
-  return (i & 0x007fffff) - 0x00400000;
-}
+using kernels_internal::nearest_int;
+
 
 constexpr float kGroupMaxEps = 1e-15f;
 
