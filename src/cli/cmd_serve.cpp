@@ -61,9 +61,7 @@ int serve(const ServeArgs& a) {
       a.kv_cache_mib > 0 ? int64_t{a.kv_cache_mib} << 20
                          : s.model->kv_layout().bytes_per_token() * (std::min<int64_t>(ctx, 4096) + config.block_size) *
                                a.max_seqs;
-  config.mla_mode = a.mla_mode == "absorbed"       ? MlaMode::kAbsorbed
-                    : a.mla_mode == "decompressed" ? MlaMode::kDecompressed
-                                                   : MlaMode::kAuto;
+  config.mla_mode = options.mla();
   Engine engine(*s.model, config, *s.pool, s.eog_tokens());
 
   auto source = chat_template_from_gguf(s.model->file());

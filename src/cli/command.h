@@ -10,6 +10,7 @@
 
 #include "base/status.h"
 #include "model/batch.h"
+#include "model/model.h"
 
 namespace moelab {
 
@@ -46,6 +47,12 @@ struct RunOptions {
   int kv_cache_mib = 0;           // 0: enough for the request
   void add_to(CLI::App* app);
   RouterKnobs knobs() const { return RouterKnobs{max_active_experts, expert_threshold}; }
+  // The parsed --mla-mode (CLI11 has already checked it is one of the names).
+  MlaMode mla() const {
+    return mla_mode == "absorbed"       ? MlaMode::kAbsorbed
+           : mla_mode == "decompressed" ? MlaMode::kDecompressed
+                                        : MlaMode::kAuto;
+  }
   int thread_count() const;
 };
 

@@ -54,9 +54,7 @@ std::unique_ptr<Engine> ModelSession::make_engine(int64_t tokens_needed, int32_t
                               ? int64_t{options.kv_cache_mib} << 20
                               : per_token * (tokens_needed + config.block_size) * max_seqs;
   config.max_seqs = max_seqs;
-  config.mla_mode = options.mla_mode == "absorbed"       ? MlaMode::kAbsorbed
-                    : options.mla_mode == "decompressed" ? MlaMode::kDecompressed
-                                                         : MlaMode::kAuto;
+  config.mla_mode = options.mla();
   return std::make_unique<Engine>(*model, config, *pool, eog_tokens());
 }
 
