@@ -587,7 +587,8 @@ constexpr int64_t decode_chunk() {
 // The integer lanes of one row's super-blocks [i0, i0 + n) for kT tokens:
 // is[(t * kChunk + k)] = sumi lanes, mn[...] = min / offset lanes.
 template <typename Block, bool kSix, int kT>
-inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t i0, int64_t n, const ActRow* a,
+inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int64_t i0, int64_t n,
+                        const ActRow* a,
                         const __m512i (&sidx)[4], __m512i* is, __m256i* mn, uint16_t* d,
                         uint16_t* dmin) {
   constexpr int64_t kChunk = decode_chunk<kT>();
@@ -595,9 +596,7 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t i0, int64_t
   for (int64_t k = 0; k < n; ++k) {
     const int64_t i = i0 + k;
     const Block& b = blk[i];
-    // The same block kPrefetchRows rows on (the next slab's first rows past
-    // the end of this one).
-    prefetch_block(reinterpret_cast<const uint8_t*>(&b) + kPrefetchRows * row_bytes, sizeof(Block));
+    prefetch_block(reinterpret_cast<const uint8_t*>(&b) + ahead, sizeof(Block));
     prefetch_block<_MM_HINT_T1>(reinterpret_cast<const uint8_t*>(&b) + kFarPrefetchRows * row_bytes,
                                 sizeof(Block));
     __m512i scv;
@@ -699,7 +698,14 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
       }
       const auto* blk = reinterpret_cast<const Block*>(w + r * row_bytes);
       uint16_t dr[kChunk], dmr[kChunk];
-      k_row_lanes<Block, kSix, kT>(blk, row_bytes, i0, n, a, sidx, is[r], mn[r], dr, dmr);
+      // What this walk reads kPrefetchRows rows from now, in bytes from the
+      // block it reads: the same chunk of a later row, or at the slab's end
+      // the next chunk of one of its first rows.
+      const int64_t ahead = r + kPrefetchRows < kSlab || i0 + kChunk >= n_sb
+                                ? kPrefetchRows * row_bytes
+                                : (kPrefetchRows - kSlab) * row_bytes +
+                                      kChunk * static_cast<int64_t>(sizeof(Block));
+      k_row_lanes<Block, kSix, kT>(blk, row_bytes, ahead, i0, n, a, sidx, is[r], mn[r], dr, dmr);
       for (int64_t k = 0; k < n; ++k) {
         d[k][r] = dr[k];
         if constexpr (!kSix) dmin[k][r] = dmr[k];
