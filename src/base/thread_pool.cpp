@@ -1,5 +1,8 @@
 #include "base/thread_pool.h"
 
+#include <algorithm>
+#include <atomic>
+
 #include <fstream>
 #include <set>
 #include <string>
@@ -92,6 +95,27 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     const int64_t begin = n * t / threads;
     const int64_t end = n * (t + 1) / threads;
     if (begin < end) fn(begin, end, t);
+  });
+}
+
+void ThreadPool::parallel_for_guided(int64_t n, int64_t min_chunk,
+                                     const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  min_chunk = std::max<int64_t>(1, min_chunk);
+  if (n_threads_ == 1 || n <= min_chunk) {
+    fn(0, n, 0);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  const int64_t divisor = 2 * static_cast<int64_t>(n_threads_);
+  run_on_all([&](int t) {
+    int64_t begin = next.load(std::memory_order_relaxed);
+    while (begin < n) {
+      const int64_t take = std::min(n - begin, std::max(min_chunk, (n - begin) / divisor));
+      if (!next.compare_exchange_weak(begin, begin + take, std::memory_order_relaxed)) continue;
+      fn(begin, begin + take, t);
+      begin = next.load(std::memory_order_relaxed);
+    }
   });
 }
 

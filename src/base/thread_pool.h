@@ -37,6 +37,14 @@ class ThreadPool {
   // fn(begin, end, thread_index) for each non-empty chunk.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
 
+  // Like parallel_for, but threads claim chunks of [0, n) from a shared
+  // counter, long at first and shrinking to min_chunk as the range runs out
+  // (guided scheduling): on a shared machine one core often runs slower, and
+  // a fixed split would leave the other waiting for it. fn may run several
+  // times on one thread, on ranges in no set order.
+  void parallel_for_guided(int64_t n, int64_t min_chunk,
+                           const std::function<void(int64_t, int64_t, int)>& fn);
+
  private:
   void worker_loop(int index);
 

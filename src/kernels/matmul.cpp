@@ -6,7 +6,6 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
-#include <atomic>
 #include <vector>
 
 #include "base/check.h"
@@ -148,28 +147,15 @@ void run(const MatmulKernels& k, const TensorView& w, const float* const* xs, in
     xq = ptrs.data();
   }
   const int64_t n_grains = (n_out + kRowGrain - 1) / kRowGrain;
-  // Threads claim chunks of rows from a shared counter rather than taking
-  // one fixed share each: on a shared machine one core often runs slower,
-  // and a static split leaves the other waiting for it. Chunks shrink as the
-  // rows run out (guided scheduling): the first are long sequential reads,
-  // the last short, so the threads finish close together. The minimum is
-  // one prefill panel.
-  const int64_t threads = pool.size();
-  constexpr int64_t kMinGrains = kPanelRows / kRowGrain;
-  std::atomic<int64_t> next{0};
-  pool.run_on_all([&](int) {
-    int64_t g0 = next.load(std::memory_order_relaxed);
-    while (g0 < n_grains) {
-      const int64_t take = std::max(kMinGrains, (n_grains - g0) / (2 * threads));
-      if (!next.compare_exchange_weak(g0, g0 + take, std::memory_order_relaxed)) continue;
-      const int64_t r0 = g0 * kRowGrain;
-      const int64_t r1 = std::min(n_out, (g0 + take) * kRowGrain);
-      if (qfn != nullptr) {
-        run_rows_quant(qfn, w, xq, n_tok, y, n_out, r0, r1);
-      } else {
-        run_rows(k, w, xs, n_tok, y, n_out, r0, r1);
-      }
-      g0 = next.load(std::memory_order_relaxed);
+  // Rows are claimed in guided chunks (see parallel_for_guided): the first
+  // are long sequential reads, the last one 32-row panel each.
+  pool.parallel_for_guided(n_grains, kPanelRows / kRowGrain, [&](int64_t g0, int64_t g1, int) {
+    const int64_t r0 = g0 * kRowGrain;
+    const int64_t r1 = std::min(n_out, g1 * kRowGrain);
+    if (qfn != nullptr) {
+      run_rows_quant(qfn, w, xq, n_tok, y, n_out, r0, r1);
+    } else {
+      run_rows(k, w, xs, n_tok, y, n_out, r0, r1);
     }
   });
 }

@@ -28,6 +28,34 @@ TEST(ThreadPool, ParallelForVisitsEveryIndexOnce) {
   }
 }
 
+TEST(ThreadPool, GuidedVisitsEveryIndexOnceInShrinkingChunks) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t min_chunk : {0, 1, 2, 5}) {
+      for (int64_t n : {0, 1, 2, 3, 7, 100, 1001, 8080}) {
+        std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+        std::atomic<int64_t> calls{0};
+        pool.parallel_for_guided(n, min_chunk, [&](int64_t b, int64_t e, int t) {
+          EXPECT_GE(t, 0);
+          EXPECT_LT(t, threads);
+          EXPECT_LT(b, e);
+          // Only the range's tail may be shorter than min_chunk.
+          if (e < n) {
+            EXPECT_GE(e - b, min_chunk);
+          }
+          calls.fetch_add(1);
+          for (int64_t i = b; i < e; ++i) seen[i].fetch_add(1);
+        });
+        for (int64_t i = 0; i < n; ++i) EXPECT_EQ(seen[i].load(), 1) << "n=" << n << " i=" << i;
+        // Guided, not one index at a time: about 2·threads·ln(n / min) claims.
+        if (threads > 1 && n == 8080 && min_chunk == 1) {
+          EXPECT_LT(calls.load(), 200);
+        }
+      }
+    }
+  }
+}
+
 TEST(ThreadPool, RunOnAllRunsOnEveryThread) {
   ThreadPool pool(3);
   std::vector<std::atomic<int>> hits(3);

@@ -103,9 +103,9 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
   // The experts of this step as jobs: every routed expert some token chose
   // (each expert's weights are read once per step however many tokens chose
   // it), then the shared expert over every token. All jobs run in one
-  // parallel region per phase (gate+up+SiLU, then down), each thread taking
-  // a contiguous run of 16-row chunks across the jobs' matrices, instead of
-  // splitting every small matrix over the threads with a barrier each.
+  // parallel region per phase (gate+up+SiLU, then down), threads claiming
+  // runs of 16-row chunks across the jobs' matrices, instead of splitting
+  // every small matrix over the threads with a barrier each.
   // Every output row is a dot of one weight row with one token (matmul_rows
   // gives the same bits however the rows are split), and the scatter-add
   // runs in job order for every token, so a token's sum does not depend on
@@ -219,8 +219,9 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
   };
 
   // Phase 1: chunk c of job k computes gate and up rows [16c, 16c + 16) for
-  // the job's tokens, then SiLU-gates those columns.
-  pool.parallel_for(ff_chunks, [&](int64_t c0, int64_t c1, int) {
+  // the job's tokens, then SiLU-gates those columns. Threads claim runs of
+  // chunks in guided order (one core of a shared machine is often slower).
+  pool.parallel_for_guided(ff_chunks, 1, [&](int64_t c0, int64_t c1, int) {
     for (size_t k = job_of(c0, &MoeJob::ff_chunk0); c0 < c1; ++k) {
       const MoeJob& j = jobs[k];
       const int64_t job_end = j.ff_chunk0 + (j.ff + kChunk - 1) / kChunk;
@@ -255,7 +256,7 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
         quantize_activation(j.act_format, gs[r], j.ff, const_cast<uint8_t*>(gq[r]));
     });
   }
-  pool.parallel_for(d_chunks, [&](int64_t c0, int64_t c1, int) {
+  pool.parallel_for_guided(d_chunks, 1, [&](int64_t c0, int64_t c1, int) {
     for (size_t k = job_of(c0, &MoeJob::d_chunk0); c0 < c1; ++k) {
       const MoeJob& j = jobs[k];
       const int64_t last = std::min(c1, j.d_chunk0 + d_chunks_per_job);
