@@ -28,12 +28,21 @@ uint64_t sum_words(const uint64_t* p, int64_t n) {
   return a + b + c + d;
 }
 
+// Prefetch distance into L2, in 64-bit words (8 KiB). The hardware
+// prefetchers alone keep too few lines in flight per core to reach the
+// memory's bandwidth (on our CI machine a plain loop read 24-27 GB/s, this
+// one 30-33), and the decode kernels prefetch the same way: a floor read
+// without it is one they can beat.
+constexpr int64_t kPrefetchWords = 1024;
+
 // The same with 256-bit loads: a scalar loop cannot issue loads fast enough
 // to saturate memory (it measured about 60% of this on our CI machine).
 __attribute__((target("avx2"))) uint64_t sum_words_avx2(const uint64_t* p, int64_t n) {
   __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
+    // Past the end of this thread's share it only warms the next one's.
+    _mm_prefetch(reinterpret_cast<const char*>(p + i + kPrefetchWords), _MM_HINT_T1);
     a = _mm256_add_epi64(a, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
     b = _mm256_add_epi64(b, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 4)));
     c = _mm256_add_epi64(c, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 8)));
