@@ -159,6 +159,8 @@ struct LegacyQ45_0 {
 
 // Rows [0, n_r) (n_r <= 8) of w, n_blocks blocks each, for kT tokens: stored
 // to y[t * ldy + r].
+//   w: [n_r, row_bytes] bytes; a: kT activation rows of n_blocks blocks;
+//   y: [kT, ldy] (columns [0, n_r) written)
 template <typename L, int kT>
 void legacy_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_blocks, const ActRow* a,
                  float* y, int64_t ldy) {
@@ -271,7 +273,8 @@ struct KQ45 {
       }
       // sc_g zero-extended into every 16-bit lane (index byte g, then a
       // byte with the top bit set: zero).
-      const __m256i sl = _mm256_shuffle_epi8(sm2, _mm256_set1_epi16(static_cast<int16_t>(0xFF00 | (2 * c))));
+      const __m256i sl =
+          _mm256_shuffle_epi8(sm2, _mm256_set1_epi16(static_cast<int16_t>(0xFF00 | (2 * c))));
       const __m256i sh =
           _mm256_shuffle_epi8(sm2, _mm256_set1_epi16(static_cast<int16_t>(0xFF00 | (2 * c + 1))));
       for (int t = 0; t < kT; ++t) {
@@ -283,8 +286,8 @@ struct KQ45 {
       }
     }
     // m_g in 16-bit lanes 2g and 2g + 1, against Q8_K's sums per 16.
-    const __m256i ml = _mm256_cvtepu8_epi16(
-        _mm_shuffle_epi8(sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
+    const __m256i ml = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+        sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
     for (int t = 0; t < kT; ++t) {
       is[t * stride] = acc[t];
       mn[t * stride] = _mm256_madd_epi16(ml, load256(a[t].bsums + 16 * i));
@@ -303,7 +306,8 @@ struct KQ6 {
   template <int kT>
   static void lanes(const Block& b, const ActRow* a, int64_t i, __m256i* is, __m256i* mn,
                     int64_t stride) {
-    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+    const __m256i s16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
     // 32-bit lane k of pairs[h]: (sc_8h+k, sc_8h+k) as two int16.
     const __m256i ulo = _mm256_unpacklo_epi16(s16, s16);  // sc 0-3 | 8-11
     const __m256i uhi = _mm256_unpackhi_epi16(s16, s16);  // sc 4-7 | 12-15
@@ -347,6 +351,8 @@ struct KQ6 {
 };
 
 // Rows [0, n_r) (n_r <= 8) of w, n_sb super-blocks each, for kT tokens.
+//   w: [n_r, row_bytes] bytes; a: kT activation rows of n_sb super-blocks;
+//   y: [kT, ldy] (columns [0, n_r) written)
 template <typename K, int kT>
 void k_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, const ActRow* a, float* y,
             int64_t ldy) {
@@ -447,6 +453,7 @@ void slabs(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_blocks
 
 // The QuantRowsFn: up to 4 tokens in one walk over the rows; more in groups
 // of 4, each group walking a pass of kPassRows rows while it sits in L2.
+//   w: [n_rows, row_bytes] bytes; xq: n_tok rows in S::kFmt; y: [n_tok, ldy]
 template <typename S>
 void quant_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
                 const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {

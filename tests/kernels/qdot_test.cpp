@@ -340,7 +340,8 @@ TEST_P(QdotIsa, RowsSplitAnywhereGiveTheSameBits) {
     if (fn == nullptr) continue;
     const int64_t n_in = dtype_info(type).block_elems == 32 ? 640 : 768;
     for (int n_tok : {1, 3, 4, 7}) {
-      const IntProblem p = make_int_problem(type, n_in, 83, n_tok, static_cast<uint32_t>(60 + n_tok));
+      const IntProblem p =
+          make_int_problem(type, n_in, 83, n_tok, static_cast<uint32_t>(60 + n_tok));
       const std::vector<float> whole = run_kernel(fn, p);
       std::vector<const uint8_t*> xq;
       for (const auto& x : p.x) xq.push_back(x.data());
