@@ -302,6 +302,70 @@ TEST_P(QdotIsa, IntegerPartIsExact) {
   }
 }
 
+// Long rows (5632 = 22 super-blocks / 176 blocks: many chunks of the decode
+// walk, and a last chunk that is partial) with row counts past a slab and a
+// row pass (75 = 9 slabs of 8 + 3, 37 = 2 slabs of 16 + 5), at every decode
+// token count and in token groups beyond (6 = 4 + 2, 9 = 4 + 4 + 1).
+TEST_P(QdotIsa, LongRowsMatchScalarBitForBit) {
+  const Isa isa = GetParam();
+  if (!isa_supported(isa)) GTEST_SKIP() << isa_name(isa) << " not supported on this host";
+  for (DType type : kIntTypes) {
+    const QuantRowsFn fn = kernel_for(isa, type);
+    if (fn == nullptr) continue;
+    for (const int64_t n_rows : {37, 75}) {
+      for (int n_tok : {1, 2, 3, 4, 6, 9}) {
+        if (n_rows == 75 && n_tok != 1 && n_tok != 6) continue;  // keep the test fast
+        const IntProblem p =
+            make_int_problem(type, 5632, n_rows, n_tok, static_cast<uint32_t>(900 + n_tok));
+        const std::vector<float> ref = run_kernel(kernels_internal::scalar_quant_rows(type), p);
+        const std::vector<float> y = run_kernel(fn, p);
+        for (size_t j = 0; j < y.size(); ++j) {
+          ASSERT_EQ(y[j], ref[j]) << isa_name(isa) << " " << dtype_info(type).name
+                                  << " rows=" << n_rows << " n_tok=" << n_tok << " t="
+                                  << j / n_rows << " r=" << j % n_rows;
+        }
+      }
+    }
+  }
+}
+
+// Any split of the rows over calls (as threads and MoE experts split them)
+// gives the whole call's bits, for this ISA's kernels directly (the matmul
+// level test below only reaches the host's best ISA).
+TEST_P(QdotIsa, RowsSplitAnywhereGiveTheSameBits) {
+  const Isa isa = GetParam();
+  if (!isa_supported(isa)) GTEST_SKIP() << isa_name(isa) << " not supported on this host";
+  for (DType type : kIntTypes) {
+    const QuantRowsFn fn = kernel_for(isa, type);
+    if (fn == nullptr) continue;
+    const int64_t n_in = dtype_info(type).block_elems == 32 ? 640 : 768;
+    for (int n_tok : {1, 3, 4, 7}) {
+      const IntProblem p =
+          make_int_problem(type, n_in, 83, n_tok, static_cast<uint32_t>(60 + n_tok));
+      const std::vector<float> whole = run_kernel(fn, p);
+      std::vector<const uint8_t*> xq;
+      for (const auto& x : p.x) xq.push_back(x.data());
+      std::vector<float> y(whole.size(), NAN);
+      for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 5}, {5, 13}, {13, 14}, {14, 40},
+                            {40, 83}}) {
+        fn(p.w.data() + r0 * p.row_bytes(), p.row_bytes(), r1 - r0, n_in, xq.data(), n_tok,
+           y.data() + r0, p.n_rows);
+      }
+      EXPECT_EQ(y, whole) << isa_name(isa) << " " << dtype_info(type).name << " n_tok=" << n_tok;
+    }
+  }
+}
+
+// Every family has an integer kernel for every type with an activation
+// format, so the tests above really run them (none is skipped as missing).
+TEST_P(QdotIsa, HasKernelForEveryIntegerType) {
+  const Isa isa = GetParam();
+  if (!isa_supported(isa)) GTEST_SKIP() << isa_name(isa) << " not supported on this host";
+  for (DType type : kIntTypes) {
+    EXPECT_NE(kernel_for(isa, type), nullptr) << isa_name(isa) << " " << dtype_info(type).name;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, QdotIsa, ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
