@@ -19,12 +19,15 @@
 namespace moelab {
 namespace {
 
-// Shapes of the bench presets' largest decode reads: a 2048 → 5632 FFN
-// projection and the 129,280-row output head.
+// Shapes of the bench presets' decode reads: the FFN projections
+// (2048 → 5632 and back), the 129,280-row output head, an attention
+// projection and a small expert's gate (where splitting rows over threads
+// costs the most).
 struct Shape {
   int64_t n_in, n_out;
 };
-constexpr Shape kShapes[] = {{2048, 5632}, {5632, 2048}, {2048, 129280}};
+constexpr Shape kShapes[] = {{2048, 5632}, {5632, 2048}, {2048, 129280}, {2048, 2048}, {2048, 512}};
+constexpr int64_t kNumShapes = sizeof(kShapes) / sizeof(kShapes[0]);
 constexpr int64_t kSetBytes = int64_t{768} << 20;  // > the largest L3 we run on
 
 struct MatrixSet {
@@ -97,7 +100,7 @@ void BM_DecodeFromMemory(benchmark::State& state) {
 
 void stream_args(benchmark::internal::Benchmark* b) {
   for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
-    for (int64_t shape = 0; shape < 3; ++shape) {
+    for (int64_t shape = 0; shape < kNumShapes; ++shape) {
       for (int threads : {1, 2}) {
         b->Args({static_cast<int64_t>(t), shape, threads,
                  static_cast<int64_t>(Activations::kQuantized)});
