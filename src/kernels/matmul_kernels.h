@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/qdot.h"
 #include "tensor/dtype.h"
@@ -14,6 +15,27 @@ namespace moelab::kernels_internal {
 // Token counts up to this use the fused decode path: each weight row is
 // decoded once and dotted with every token while in registers.
 inline constexpr int kMaxFusedTokens = 4;
+
+// Calls f(std::integral_constant<int, N>{}) with N = n_tok for 1 <= n_tok <
+// kMaxFusedTokens and N = kMaxFusedTokens otherwise: the decode kernels are
+// instantiated per token count so their accumulators stay in registers.
+template <typename F>
+inline void with_token_count(int n_tok, F&& f) {
+  switch (n_tok) {
+    case 1:
+      f(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      f(std::integral_constant<int, 3>{});
+      break;
+    default:
+      f(std::integral_constant<int, kMaxFusedTokens>{});
+      break;
+  }
+}
 
 // y[t * ldy + r] = dot(weight row r, xs[t]) for r < n_rows, t < n_tok,
 // 1 <= n_tok <= kMaxFusedTokens; row r starts at w + r * row_bytes and holds

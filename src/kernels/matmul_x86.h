@@ -412,20 +412,9 @@ void fused_rows_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t 
 template <typename Visit>
 void fused_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
                 const float* const* xs, int n_tok, float* y, int64_t ldy) {
-  switch (n_tok) {
-    case 1:
-      fused_rows_nt<Visit, 1>(w, row_bytes, n_rows, n_in, xs, y, ldy);
-      break;
-    case 2:
-      fused_rows_nt<Visit, 2>(w, row_bytes, n_rows, n_in, xs, y, ldy);
-      break;
-    case 3:
-      fused_rows_nt<Visit, 3>(w, row_bytes, n_rows, n_in, xs, y, ldy);
-      break;
-    default:
-      fused_rows_nt<Visit, 4>(w, row_bytes, n_rows, n_in, xs, y, ldy);
-      break;
-  }
+  with_token_count(n_tok, [&](auto n) {
+    fused_rows_nt<Visit, decltype(n)::value>(w, row_bytes, n_rows, n_in, xs, y, ldy);
+  });
 }
 
 template <typename Visit>

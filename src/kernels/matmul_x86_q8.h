@@ -94,13 +94,15 @@ inline __m512i cat256(__m256i lo, __m256i hi) {
 // Reads 16 bytes from `scales`: the last 4 are the block's next field.
 inline __m128i k4_scale_bytes(const uint8_t* scales) {
   const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales));
-  const __m128i low_src = _mm_shuffle_epi8(x, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+  const __m128i low_src =
+      _mm_shuffle_epi8(x, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
   const __m128i top_src =
       _mm_shuffle_epi8(x, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
   // Bytes 12-15 take the high nibble of scales[8..11].
-  const __m128i low = _mm_and_si128(
-      _mm_mask_blend_epi8(0xF000, low_src, _mm_srli_epi16(low_src, 4)),
-      _mm_setr_epi8(0x3F, 0x3F, 0x3F, 0x3F, 0x0F, 0x0F, 0x0F, 0x0F, 0x3F, 0x3F, 0x3F, 0x3F, 0x0F, 0x0F, 0x0F, 0x0F));
+  const __m128i low =
+      _mm_and_si128(_mm_mask_blend_epi8(0xF000, low_src, _mm_srli_epi16(low_src, 4)),
+                    _mm_setr_epi8(0x3F, 0x3F, 0x3F, 0x3F, 0x0F, 0x0F, 0x0F, 0x0F, 0x3F, 0x3F, 0x3F,
+                                  0x3F, 0x0F, 0x0F, 0x0F, 0x0F));
   // (v >> 6) << 4: the top 2 bits of sc/mn 0-3 as bits 4-5 of sc/mn 4-7.
   const __m128i top = _mm_and_si128(_mm_srli_epi16(top_src, 2), _mm_set1_epi8(0x30));
   return _mm_or_si128(low, top);
@@ -619,8 +621,8 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int6
       const __m512i shr_23 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
       for (int h = 0; h < 2; ++h) {
         const __m512i l = _mm512_loadu_si512(b.ql + 64 * h);
-        const __m512i hb =
-            _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
+        const __m512i hb = _mm512_broadcast_i64x4(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
         // (low bits) | (shifted qh & 0x30): imm 0xF8 = A | (B & C).
         qv[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(l, nib),
                                               _mm512_sllv_epi16(hb, shl_01), top, 0xF8);
@@ -632,14 +634,14 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int6
       const __m128i sm = k4_scale_bytes(b.scales);
       scv = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));
       // Min m_g in 16-bit lanes 2g and 2g + 1 (Q8_K's sums per 16).
-      mlanes = _mm256_cvtepu8_epi16(
-          _mm_shuffle_epi8(sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
+      mlanes = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+          sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
       // Step c: low nibbles of qs[32c..32c+31] (group 2c), then their high
       // nibbles (group 2c + 1): one broadcast load and one variable shift.
       const __m512i shr_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
       for (int c = 0; c < 4; ++c) {
-        const __m512i v =
-            _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c)));
+        const __m512i v = _mm512_broadcast_i64x4(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c)));
         qv[c] = _mm512_and_si512(_mm512_srlv_epi16(v, shr_hi), nib);
         if constexpr (std::is_same_v<Block, BlockQ5_K>) {
           // Bit 2c of qh[l] is the 5th bit of element 64c + l, bit 2c + 1
@@ -755,20 +757,9 @@ void k_decode_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_
 template <typename Block, bool kSix>
 void k_decode(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in, const ActRow* a,
               int n_tok, float* y, int64_t ldy) {
-  switch (n_tok) {
-    case 1:
-      k_decode_nt<Block, kSix, 1>(w, row_bytes, n_rows, n_in, a, y, ldy);
-      break;
-    case 2:
-      k_decode_nt<Block, kSix, 2>(w, row_bytes, n_rows, n_in, a, y, ldy);
-      break;
-    case 3:
-      k_decode_nt<Block, kSix, 3>(w, row_bytes, n_rows, n_in, a, y, ldy);
-      break;
-    default:
-      k_decode_nt<Block, kSix, 4>(w, row_bytes, n_rows, n_in, a, y, ldy);
-      break;
-  }
+  with_token_count(n_tok, [&](auto n) {
+    k_decode_nt<Block, kSix, decltype(n)::value>(w, row_bytes, n_rows, n_in, a, y, ldy);
+  });
 }
 
 // ------------------------------------------------------------ legacy decode
@@ -838,10 +829,11 @@ void legacy_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_
       const auto* blk = reinterpret_cast<const Block*>(w + r * row_bytes);
       // What this walk reads kPrefetchRows rows from now: the same chunk of
       // a later row, or the next chunk of an earlier one at the slab's end.
-      const uint8_t* ahead = reinterpret_cast<const uint8_t*>(blk + 2 * p0) +
-                             (r + kLegacyPrefetchRows < kSlab || p0 + kPairs >= n_pairs
-                                  ? kLegacyPrefetchRows * row_bytes
-                                  : (kLegacyPrefetchRows - kSlab) * row_bytes + kPairs * kPairBytes);
+      const uint8_t* ahead =
+          reinterpret_cast<const uint8_t*>(blk + 2 * p0) +
+          (r + kLegacyPrefetchRows < kSlab || p0 + kPairs >= n_pairs
+               ? kLegacyPrefetchRows * row_bytes
+               : (kLegacyPrefetchRows - kSlab) * row_bytes + kPairs * kPairBytes);
       // One prefetch per pair (about one per line: a pair is 36-68 bytes).
       _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
       for (int64_t k = 0; k < n; ++k) {
@@ -974,20 +966,9 @@ void legacy_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t 
       _mm512_store_si512(buf + t * n_pairs * 64 + 64 * p, v);
     }
   }
-  switch (n_tok) {
-    case 1:
-      legacy_decode_nt<L, 1>(w, row_bytes, n_rows, n_in, aq, a, y, ldy);
-      break;
-    case 2:
-      legacy_decode_nt<L, 2>(w, row_bytes, n_rows, n_in, aq, a, y, ldy);
-      break;
-    case 3:
-      legacy_decode_nt<L, 3>(w, row_bytes, n_rows, n_in, aq, a, y, ldy);
-      break;
-    default:
-      legacy_decode_nt<L, 4>(w, row_bytes, n_rows, n_in, aq, a, y, ldy);
-      break;
-  }
+  with_token_count(n_tok, [&](auto n) {
+    legacy_decode_nt<L, decltype(n)::value>(w, row_bytes, n_rows, n_in, aq, a, y, ldy);
+  });
 }
 
 // K-quants: the row-major decode kernel for 1-4 tokens, slabs beyond.

@@ -467,20 +467,9 @@ void quant_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_i
       ActRow a[kMaxTok];
       for (int t = 0; t < nt; ++t) a[t] = act_row(S::kFmt, xq[t0 + t], n_in);
       float* yp = y + t0 * ldy + r0;
-      switch (nt) {
-        case 1:
-          slabs<S, 1>(wp, row_bytes, rows, n_blocks, a, yp, ldy);
-          break;
-        case 2:
-          slabs<S, 2>(wp, row_bytes, rows, n_blocks, a, yp, ldy);
-          break;
-        case 3:
-          slabs<S, 3>(wp, row_bytes, rows, n_blocks, a, yp, ldy);
-          break;
-        default:
-          slabs<S, 4>(wp, row_bytes, rows, n_blocks, a, yp, ldy);
-          break;
-      }
+      with_token_count(nt, [&](auto n) {
+        slabs<S, decltype(n)::value>(wp, row_bytes, rows, n_blocks, a, yp, ldy);
+      });
     }
   }
 }
