@@ -65,7 +65,7 @@ int run_advise(const AdviseArgs& a) {
     double bw = a.bandwidth_gbs;
     if (bw <= 0) {
       ThreadPool pool(a.threads > 0 ? a.threads : physical_core_count());
-      bw = measure_read_bandwidth(pool, int64_t{256} << 20, 3).read_gbs;
+      bw = measure_read_bandwidth(pool, int64_t{256} << 20).read_gbs;
     }
     for (const std::string& path : a.models) {
       const std::string label = std::filesystem::path(path).stem().string();

@@ -117,7 +117,7 @@ int run_compare(CompareArgs& a) {
   report.machine.threads = pool.size();
   report.machine.memory_bytes = machine_memory;
   if (verbose) std::fprintf(stderr, "moelab: measuring memory bandwidth\n");
-  report.machine.bandwidth_gbs = measure_read_bandwidth(pool, int64_t{256} << 20, 3).read_gbs;
+  report.machine.bandwidth_gbs = measure_read_bandwidth(pool, int64_t{256} << 20).read_gbs;
 
   CompareProgress progress;
   if (verbose) progress = [](const std::string& line) { std::fprintf(stderr, "moelab: %s\n", line.c_str()); };
