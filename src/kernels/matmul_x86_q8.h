@@ -33,6 +33,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/k_scales_x86.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/qdot.h"
 #include "kernels/quant_blocks.h"
@@ -85,27 +86,6 @@ inline void transpose16(__m512i v[16]) {
 
 inline __m512i cat256(__m256i lo, __m256i hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
-// The 8 six-bit scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K/Q5_K
-// super-block. scales[0..3] hold the low 6 bits of sc 0-3 (and in bits 6-7
-// the top bits of sc 4-7), scales[4..7] likewise for the mins, and
-// scales[8..11] the low 4 bits of sc 4-7 (low nibble) and of mn 4-7 (high).
-// Reads 16 bytes from `scales`: the last 4 are the block's next field.
-inline __m128i k4_scale_bytes(const uint8_t* scales) {
-  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales));
-  const __m128i low_src =
-      _mm_shuffle_epi8(x, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
-  const __m128i top_src =
-      _mm_shuffle_epi8(x, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
-  // Bytes 12-15 take the high nibble of scales[8..11].
-  const __m128i low =
-      _mm_and_si128(_mm_mask_blend_epi8(0xF000, low_src, _mm_srli_epi16(low_src, 4)),
-                    _mm_setr_epi8(0x3F, 0x3F, 0x3F, 0x3F, 0x0F, 0x0F, 0x0F, 0x0F, 0x3F, 0x3F, 0x3F,
-                                  0x3F, 0x0F, 0x0F, 0x0F, 0x0F));
-  // (v >> 6) << 4: the top 2 bits of sc/mn 0-3 as bits 4-5 of sc/mn 4-7.
-  const __m128i top = _mm_and_si128(_mm_srli_epi16(top_src, 2), _mm_set1_epi8(0x30));
-  return _mm_or_si128(low, top);
 }
 
 // The next block of a row, for the decode path (one block of many rows at a

@@ -35,6 +35,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/k_scales_x86.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/qdot.h"
 #include "kernels/quant_blocks.h"
@@ -219,28 +220,6 @@ void legacy_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_blocks,
 // lanes of Σ_g sc_g Σ q·a to is[t * stride] and of the min (Q4_K / Q5_K) or
 // offset (Q6_K) term to mn[t * stride].
 
-// The 8 six-bit scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K/Q5_K
-// super-block (ggml's get_scale_min_k4 for all 8 groups). scales[0..3] hold
-// the low 6 bits of sc 0-3 (and in bits 6-7 the top bits of sc 4-7),
-// scales[4..7] likewise for the mins, scales[8..11] the low 4 bits of sc 4-7
-// (low nibble) and of mn 4-7 (high). Reads 16 bytes from `scales`: the last
-// 4 are the block's next field.
-inline __m128i k4_scales(const uint8_t* scales) {
-  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales));
-  const __m128i low_src =
-      _mm_shuffle_epi8(x, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
-  const __m128i top_src =
-      _mm_shuffle_epi8(x, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
-  // Bytes 12-15 (mn 4-7) take the high nibble of scales[8..11].
-  const __m128i low = _mm_and_si128(
-      _mm_blend_epi32(low_src, _mm_srli_epi16(low_src, 4), 0x8),
-      _mm_setr_epi8(0x3F, 0x3F, 0x3F, 0x3F, 0x0F, 0x0F, 0x0F, 0x0F, 0x3F, 0x3F, 0x3F, 0x3F, 0x0F,
-                    0x0F, 0x0F, 0x0F));
-  // (v >> 6) << 4: the top 2 bits of sc/mn 0-3 as bits 4-5 of sc/mn 4-7.
-  const __m128i top = _mm_and_si128(_mm_srli_epi16(top_src, 2), _mm_set1_epi8(0x30));
-  return _mm_or_si128(low, top);
-}
-
 // Q4_K / Q5_K: groups of 32, group g = 2c (low nibbles of qs[32c..32c+31])
 // or 2c + 1 (their high nibbles); Q5_K's 5th bit of element 32g + l is bit g
 // of qh[l]. The min term is Σ_g m_g (bsum_2g + bsum_2g+1).
@@ -251,7 +230,7 @@ struct KQ45 {
   template <int kT>
   static void lanes(const Block& b, const ActRow* a, int64_t i, __m256i* is, __m256i* mn,
                     int64_t stride) {
-    const __m128i sm = k4_scales(b.scales);
+    const __m128i sm = k4_scale_bytes(b.scales);
     const __m256i sm2 = _mm256_broadcastsi128_si256(sm);
     const __m256i nib = _mm256_set1_epi8(0x0F);
     [[maybe_unused]] const __m256i bit = _mm256_set1_epi8(0x10);
