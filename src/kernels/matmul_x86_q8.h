@@ -561,6 +561,16 @@ inline __m512i scale_index(int c) {
   return _mm512_load_si512(idx);
 }
 
+// Q4_K/Q5_K decode reads qs 64 bytes at a time: the low nibbles of
+// qs[64h, 64h + 64) are groups 4h and 4h + 2, the high nibbles groups 4h + 1
+// and 4h + 3 (the activations are permuted to match, see k_matmul). 16-bit
+// lane j of step s = 2h + k then takes scale 4h + k + 2 (j / 16).
+inline __m512i paired_scale_index(int s) {
+  alignas(64) int16_t idx[32];
+  for (int j = 0; j < 32; ++j) idx[j] = static_cast<int16_t>(4 * (s / 2) + s % 2 + 2 * (j / 16));
+  return _mm512_load_si512(idx);
+}
+
 // Super-blocks per chunk: a row's chunk is read in one sequential run, and the
 // integer lanes of a chunk (16 rows × kT tokens × 96 bytes each) stay within
 // 12 KiB of L1.
@@ -627,25 +637,28 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int6
       // Min m_g in 16-bit lanes 2g and 2g + 1 (Q8_K's sums per 16).
       mlanes = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
           sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
-      // Step c: low nibbles of qs[32c..32c+31] (group 2c), then their high
-      // nibbles (group 2c + 1): one broadcast load and one variable shift.
-      const __m512i shr_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-      for (int c = 0; c < 4; ++c) {
-        const __m512i v = _mm512_broadcast_i64x4(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * c)));
-        qv[c] = _mm512_and_si512(_mm512_srlv_epi16(v, shr_hi), nib);
-        if constexpr (std::is_same_v<Block, BlockQ5_K>) {
-          // Bit 2c of qh[l] is the 5th bit of element 64c + l, bit 2c + 1
-          // that of element 64c + 32 + l.
-          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
-          const __m256i bit = _mm256_set1_epi8(0x10);
-          const __m128i sl = _mm_cvtsi32_si128(4 - 2 * c), sr = _mm_cvtsi32_si128(2 * c - 4);
-          const __m128i sl1 = _mm_cvtsi32_si128(3 - 2 * c), sr1 = _mm_cvtsi32_si128(2 * c - 3);
-          const __m256i lo =
-              _mm256_and_si256(2 * c <= 4 ? _mm256_sll_epi16(h, sl) : _mm256_srl_epi16(h, sr), bit);
-          const __m256i hi = _mm256_and_si256(
-              2 * c + 1 <= 4 ? _mm256_sll_epi16(h, sl1) : _mm256_srl_epi16(h, sr1), bit);
-          qv[c] = _mm512_or_si512(qv[c], cat256(lo, hi));
+      // Step 2h: the low nibbles of one 64-byte load of qs (groups 4h and
+      // 4h + 2), step 2h + 1 its high nibbles (groups 4h + 1 and 4h + 3).
+      for (int h = 0; h < 2; ++h) {
+        const __m512i v = _mm512_loadu_si512(b.qs + 64 * h);
+        qv[2 * h] = _mm512_and_si512(v, nib);
+        qv[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+      }
+      if constexpr (std::is_same_v<Block, BlockQ5_K>) {
+        // Bit g of qh[l] is the 5th bit of element 32g + l. Shifting the
+        // 16-bit lanes of qh (both 256-bit halves) left by 4 - (g mod 4) puts
+        // bit g mod 4 at bit 4 of each byte; groups 4-7 read qh >> 4.
+        const __m512i h0 =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+        const __m512i hq[2] = {h0, _mm512_srli_epi16(h0, 4)};
+        const __m512i shl_02 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+        const __m512i shl_13 = _mm512_inserti64x4(_mm512_set1_epi16(3), _mm256_set1_epi16(1), 1);
+        const __m512i bit = _mm512_set1_epi8(0x10);
+        for (int h = 0; h < 2; ++h) {
+          // imm 0xF8 = A | (B & C).
+          qv[2 * h] = _mm512_ternarylogic_epi32(qv[2 * h], _mm512_sllv_epi16(hq[h], shl_02), bit, 0xF8);
+          qv[2 * h + 1] =
+              _mm512_ternarylogic_epi32(qv[2 * h + 1], _mm512_sllv_epi16(hq[h], shl_13), bit, 0xF8);
         }
       }
       d[k] = b.d;
@@ -673,7 +686,7 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
                    float* y, int64_t ldy) {
   constexpr int64_t kChunk = decode_chunk<kT>();
   __m512i sidx[4];
-  for (int c = 0; c < 4; ++c) sidx[c] = kSix ? scale_index<16>(c) : scale_index<32>(c);
+  for (int c = 0; c < 4; ++c) sidx[c] = kSix ? scale_index<16>(c) : paired_scale_index(c);
   // Lanes by row: [row][t * kChunk + k].
   alignas(64) __m512i is[kSlab][kT * kChunk];
   alignas(64) __m256i mn[kSlab][kT * kChunk];
@@ -975,6 +988,22 @@ void k_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
   }
   ActRow a[kTileTokens];
   for (int t = 0; t < n_tok; ++t) a[t] = act_row(ActFormat::kQ8_K, xq[t], n_in);
+  if constexpr (!kSix) {
+    // Each token's quants in the paired layout of k_row_lanes: per 128
+    // elements, groups 0, 2, 1, 3 of 32.
+    uint8_t* buf = q8_scratch().aligned(n_tok * n_in);
+    for (int t = 0; t < n_tok; ++t) {
+      int8_t* dst = reinterpret_cast<int8_t*>(buf + t * n_in);
+      for (int64_t e = 0; e < n_in; e += 128) {
+        const __m512i lo = _mm512_loadu_si512(a[t].qs + e);
+        const __m512i hi = _mm512_loadu_si512(a[t].qs + e + 64);
+        // 256-bit halves: lo[0:32] hi[0:32] | lo[32:64] hi[32:64].
+        _mm512_storeu_si512(dst + e, _mm512_shuffle_i64x2(lo, hi, 0x44));
+        _mm512_storeu_si512(dst + e + 64, _mm512_shuffle_i64x2(lo, hi, 0xEE));
+      }
+      a[t].qs = dst;
+    }
+  }
   k_decode<Block, kSix>(w, row_bytes, n_rows, n_in, a, n_tok, y, ldy);
 }
 
