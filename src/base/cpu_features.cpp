@@ -51,8 +51,9 @@ CpuFeatures detect() {
 Isa CpuFeatures::best_isa() const {
   Isa best = Isa::kScalar;
   if (avx2 && fma && f16c) best = Isa::kAvx2;
-  if (best == Isa::kAvx2 && avx512f && avx512bw && avx512vl && avx512dq && avx512vnni &&
-      avx512bf16)
+  // The AVX-512 kernels use F/BW/VL/DQ and VNNI (vpdpbusd, vpdpwssd), not
+  // BF16: Cascade Lake and Ice Lake servers qualify.
+  if (best == Isa::kAvx2 && avx512f && avx512bw && avx512vl && avx512dq && avx512vnni)
     best = Isa::kAvx512;
   const char* cap = std::getenv("MOELAB_MAX_ISA");
   if (const char* s = std::getenv("MOELAB_FORCE_SCALAR"); s && std::strcmp(s, "1") == 0)
