@@ -552,12 +552,11 @@ inline __m512i reduce16x8(const __m256i* m) {
   return _mm512_shuffle_i32x4(s, s, 0xD8);
 }
 
-// 16-bit lane j of step c's scale vector takes scale 2c + j / 16 (Q4_K/Q5_K,
-// groups of 32) or 4c + j / 8 (Q6_K, groups of 16).
-template <int kGroup>
-inline __m512i scale_index(int c) {
+// Q6_K decode: 16-bit lane j of step c's scale vector takes scale
+// 4c + j / 8 (groups of 16).
+inline __m512i q6k_scale_index(int c) {
   alignas(64) int16_t idx[32];
-  for (int j = 0; j < 32; ++j) idx[j] = static_cast<int16_t>(c * (64 / kGroup) + j / (kGroup / 2));
+  for (int j = 0; j < 32; ++j) idx[j] = static_cast<int16_t>(4 * c + j / 8);
   return _mm512_load_si512(idx);
 }
 
@@ -656,7 +655,8 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int6
         const __m512i bit = _mm512_set1_epi8(0x10);
         for (int h = 0; h < 2; ++h) {
           // imm 0xF8 = A | (B & C).
-          qv[2 * h] = _mm512_ternarylogic_epi32(qv[2 * h], _mm512_sllv_epi16(hq[h], shl_02), bit, 0xF8);
+          qv[2 * h] =
+              _mm512_ternarylogic_epi32(qv[2 * h], _mm512_sllv_epi16(hq[h], shl_02), bit, 0xF8);
           qv[2 * h + 1] =
               _mm512_ternarylogic_epi32(qv[2 * h + 1], _mm512_sllv_epi16(hq[h], shl_13), bit, 0xF8);
         }
@@ -686,7 +686,7 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
                    float* y, int64_t ldy) {
   constexpr int64_t kChunk = decode_chunk<kT>();
   __m512i sidx[4];
-  for (int c = 0; c < 4; ++c) sidx[c] = kSix ? scale_index<16>(c) : paired_scale_index(c);
+  for (int c = 0; c < 4; ++c) sidx[c] = kSix ? q6k_scale_index(c) : paired_scale_index(c);
   // Lanes by row: [row][t * kChunk + k].
   alignas(64) __m512i is[kSlab][kT * kChunk];
   alignas(64) __m256i mn[kSlab][kT * kChunk];
