@@ -21,12 +21,14 @@ namespace {
 
 // Shapes of the bench presets' decode reads: the FFN projections
 // (2048 → 5632 and back), the 129,280-row output head, an attention
-// projection and a small expert's gate (where splitting rows over threads
-// costs the most).
+// projection, a small expert's gate (where splitting rows over threads
+// costs the most) and down projection (short rows), and MLA's per-head
+// W_UK for all 16 heads (128-element rows).
 struct Shape {
   int64_t n_in, n_out;
 };
-constexpr Shape kShapes[] = {{2048, 5632}, {5632, 2048}, {2048, 129280}, {2048, 2048}, {2048, 512}};
+constexpr Shape kShapes[] = {{2048, 5632}, {5632, 2048}, {2048, 129280}, {2048, 2048},
+                             {2048, 512},  {512, 2048},  {128, 8192}};
 constexpr int64_t kNumShapes = sizeof(kShapes) / sizeof(kShapes[0]);
 constexpr int64_t kSetBytes = int64_t{768} << 20;  // > the largest L3 we run on
 

@@ -22,7 +22,8 @@ inline void cpu_relax() {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(n_threads < 1 ? 1 : n_threads), ranges_(std::make_unique<Range[]>(n_threads_)) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
@@ -98,23 +99,59 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   });
 }
 
-void ThreadPool::parallel_for_guided(int64_t n, int64_t min_chunk,
-                                     const std::function<void(int64_t, int64_t, int)>& fn) {
+void ThreadPool::parallel_for_stealing(int64_t n, int64_t step,
+                                       const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
-  min_chunk = std::max<int64_t>(1, min_chunk);
-  if (n_threads_ == 1 || n <= min_chunk) {
+  step = std::max<int64_t>(1, step);
+  if (n_threads_ == 1 || n <= step) {
     fn(0, n, 0);
     return;
   }
-  std::atomic<int64_t> next{0};
-  const int64_t divisor = 2 * static_cast<int64_t>(n_threads_);
+  if (n > int64_t{INT32_MAX}) {  // the bounds do not fit the packed form
+    parallel_for(n, fn);
+    return;
+  }
+  auto pack = [](int64_t b, int64_t e) {
+    return static_cast<uint64_t>(b) << 32 | static_cast<uint64_t>(e);
+  };
+  auto begin_of = [](uint64_t v) { return static_cast<int64_t>(v >> 32); };
+  auto end_of = [](uint64_t v) { return static_cast<int64_t>(v & 0xFFFFFFFFu); };
+  const int64_t threads = n_threads_;
+  for (int64_t t = 0; t < threads; ++t) {
+    ranges_[t].bounds.store(pack(n * t / threads, n * (t + 1) / threads),
+                            std::memory_order_relaxed);
+  }
+  // Published to the workers by run_on_all's release of the generation.
   run_on_all([&](int t) {
-    int64_t begin = next.load(std::memory_order_relaxed);
-    while (begin < n) {
-      const int64_t take = std::min(n - begin, std::max(min_chunk, (n - begin) / divisor));
-      if (!next.compare_exchange_weak(begin, begin + take, std::memory_order_relaxed)) continue;
-      fn(begin, begin + take, t);
-      begin = next.load(std::memory_order_relaxed);
+    std::atomic<uint64_t>& mine = ranges_[t].bounds;
+    for (;;) {
+      uint64_t v = mine.load(std::memory_order_relaxed);
+      const int64_t b = begin_of(v), e = end_of(v);
+      if (b < e) {
+        const int64_t claim_end = b + std::min(e - b, std::max(step, (e - b) / 8));
+        if (mine.compare_exchange_weak(v, pack(claim_end, e), std::memory_order_relaxed)) {
+          fn(b, claim_end, t);
+        }
+        continue;
+      }
+      // Mine is done: take the back half of the largest range left.
+      int victim = -1;
+      uint64_t seen = 0;
+      int64_t most = 0;
+      for (int u = 0; u < threads; ++u) {
+        const uint64_t x = ranges_[u].bounds.load(std::memory_order_relaxed);
+        if (u != t && end_of(x) - begin_of(x) > most) {
+          most = end_of(x) - begin_of(x);
+          victim = u;
+          seen = x;
+        }
+      }
+      if (victim < 0) return;
+      const int64_t split = end_of(seen) - (most + 1) / 2;
+      if (ranges_[victim].bounds.compare_exchange_weak(seen, pack(begin_of(seen), split),
+                                                       std::memory_order_relaxed)) {
+        mine.store(pack(split, end_of(seen)), std::memory_order_relaxed);
+      }
     }
   });
 }

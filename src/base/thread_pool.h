@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -37,19 +38,29 @@ class ThreadPool {
   // fn(begin, end, thread_index) for each non-empty chunk.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
 
-  // Like parallel_for, but threads claim chunks of [0, n) from a shared
-  // counter, long at first and shrinking to min_chunk as the range runs out
-  // (guided scheduling): on a shared machine one core often runs slower, and
-  // a fixed split would leave the other waiting for it. fn may run several
-  // times on one thread, on ranges in no set order.
-  void parallel_for_guided(int64_t n, int64_t min_chunk,
-                           const std::function<void(int64_t, int64_t, int)>& fn);
+  // Splits [0, n) into one contiguous range per thread, which the thread
+  // walks front to back, an eighth of what is left per call of fn but at
+  // least `step` indices; a thread whose range is done takes the back half
+  // of the largest range left. So each thread reads one sequential run, as
+  // with a static split (a decode matmul's prefetches run on across calls,
+  // where every new run costs a stream start), yet work still moves off a
+  // core that runs slower, as one of a shared machine often does. fn may
+  // run several times on one thread, on ranges in no set order.
+  void parallel_for_stealing(int64_t n, int64_t step,
+                             const std::function<void(int64_t, int64_t, int)>& fn);
 
  private:
   void worker_loop(int index);
 
+  // One thread's remaining range of parallel_for_stealing: begin << 32 | end,
+  // on a line of its own.
+  struct alignas(64) Range {
+    std::atomic<uint64_t> bounds{0};
+  };
+
   int n_threads_;
   std::vector<std::thread> workers_;
+  std::unique_ptr<Range[]> ranges_;
   std::mutex mu_;
   std::condition_variable start_cv_;
   const std::function<void(int)>* job_ = nullptr;

@@ -147,9 +147,12 @@ void run(const MatmulKernels& k, const TensorView& w, const float* const* xs, in
     xq = ptrs.data();
   }
   const int64_t n_grains = (n_out + kRowGrain - 1) / kRowGrain;
-  // Rows are claimed in guided chunks (see parallel_for_guided): the first
-  // are long sequential reads, the last one 32-row panel each.
-  pool.parallel_for_guided(n_grains, kPanelRows / kRowGrain, [&](int64_t g0, int64_t g1, int) {
+  // Each thread walks its own run of rows, in calls that shrink to one
+  // 32-row panel, and takes over half of another's rest when it is done
+  // (see parallel_for_stealing). Guided claims from one shared counter
+  // restarted the weight stream at every claim: on 2048×512 and 2048×2048
+  // Q8_0 decode from memory, this is 7-10% and 3% faster.
+  pool.parallel_for_stealing(n_grains, kPanelRows / kRowGrain, [&](int64_t g0, int64_t g1, int) {
     const int64_t r0 = g0 * kRowGrain;
     const int64_t r1 = std::min(n_out, g1 * kRowGrain);
     if (qfn != nullptr) {

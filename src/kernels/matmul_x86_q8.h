@@ -804,6 +804,14 @@ inline void reduce_pair(const __m512i* v, __m512i* out0, __m512i* out1) {
 // Block pairs per chunk: the integer lanes of a chunk (16 rows × kT tokens ×
 // pairs) stay within 16 KiB of L1.
 constexpr int64_t kLegacyPrefetchRows = 12;
+// The legacy far prefetch looks at least this far ahead: 16 rows of short
+// rows are too close to cover memory latency (MLA's per-head W_UK, 128
+// elements a row: 16 KiB ahead instead of 2 KiB read 19% more bytes/s from
+// memory; 32 KiB 2% less than 16). K-quants gained nothing from it.
+constexpr int64_t kLegacyFarMinBytes = 16 << 10;
+inline int64_t legacy_far_bytes(int64_t row_bytes) {
+  return std::max(kFarPrefetchRows * row_bytes, kLegacyFarMinBytes);
+}
 template <int kT>
 constexpr int64_t legacy_chunk_pairs() {
   return kT <= 2 ? 8 : 4;
@@ -823,6 +831,7 @@ void legacy_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_
   __m512 acc[kT];
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
   const int64_t n_pairs = (n_blocks + 1) / 2;
+  const int64_t far = legacy_far_bytes(row_bytes);
   for (int64_t p0 = 0; p0 < n_pairs; p0 += kPairs) {
     const int64_t n = std::min(kPairs, n_pairs - p0);
     for (int r = 0; r < kSlab; ++r) {
@@ -847,7 +856,7 @@ void legacy_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_
         // One far prefetch per pair, at its middle: a request for every
         // line (two per pair, or exactly the lines that start in it) was
         // 4-5% slower on the model benches, one per two pairs 12% slower.
-        _mm_prefetch(reinterpret_cast<const char*>(blk + b) + kFarPrefetchRows * row_bytes + 32,
+        _mm_prefetch(reinterpret_cast<const char*>(blk + b) + far + 32,
                      _MM_HINT_T1);
         const __m512i wv = L::decode(blk + b, two);
         for (int t = 0; t < kT; ++t) {

@@ -219,9 +219,10 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
   };
 
   // Phase 1: chunk c of job k computes gate and up rows [16c, 16c + 16) for
-  // the job's tokens, then SiLU-gates those columns. Threads claim runs of
-  // chunks in guided order (one core of a shared machine is often slower).
-  pool.parallel_for_guided(ff_chunks, 1, [&](int64_t c0, int64_t c1, int) {
+  // the job's tokens, then SiLU-gates those columns. Each thread walks its
+  // own run of chunks across the jobs, taking over part of another's when
+  // it is done (one core of a shared machine is often slower).
+  pool.parallel_for_stealing(ff_chunks, 1, [&](int64_t c0, int64_t c1, int) {
     for (size_t k = job_of(c0, &MoeJob::ff_chunk0); c0 < c1; ++k) {
       const MoeJob& j = jobs[k];
       const int64_t job_end = j.ff_chunk0 + (j.ff + kChunk - 1) / kChunk;
@@ -256,7 +257,7 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
         quantize_activation(j.act_format, gs[r], j.ff, const_cast<uint8_t*>(gq[r]));
     });
   }
-  pool.parallel_for_guided(d_chunks, 1, [&](int64_t c0, int64_t c1, int) {
+  pool.parallel_for_stealing(d_chunks, 1, [&](int64_t c0, int64_t c1, int) {
     for (size_t k = job_of(c0, &MoeJob::d_chunk0); c0 < c1; ++k) {
       const MoeJob& j = jobs[k];
       const int64_t last = std::min(c1, j.d_chunk0 + d_chunks_per_job);
