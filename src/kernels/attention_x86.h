@@ -22,35 +22,65 @@
 namespace moelab::ops_internal {
 namespace {
 
-// Scores of one head against R key rows: out[r] = (q0·k0[r] + q1·k1[r])·scale.
-template <int R>
-inline void score_rows(const float* q0, const float* q1, const float* const* k0, const float* const* k1,
-                       int32_t w0, int32_t w1, float scale, float* out) {
-  V acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = Vec::zero();
-  int32_t i = 0;
-  for (; i + kW <= w0; i += kW) {
-    const V qv = Vec::load(q0 + i);
-    for (int r = 0; r < R; ++r) acc[r] = Vec::fma(qv, Vec::load(k0[r] + i), acc[r]);
-  }
-  if (i < w0) {
-    const V qv = Vec::load_n(q0 + i, w0 - i);
-    for (int r = 0; r < R; ++r) acc[r] = Vec::fma(qv, Vec::load_n(k0[r] + i, w0 - i), acc[r]);
-  }
-  for (i = 0; i + kW <= w1; i += kW) {
-    const V qv = Vec::load(q1 + i);
-    for (int r = 0; r < R; ++r) acc[r] = Vec::fma(qv, Vec::load(k1[r] + i), acc[r]);
-  }
-  if (i < w1) {
-    const V qv = Vec::load_n(q1 + i, w1 - i);
-    for (int r = 0; r < R; ++r) acc[r] = Vec::fma(qv, Vec::load_n(k1[r] + i, w1 - i), acc[r]);
-  }
-  for (int r = 0; r < R; ++r) out[r] = Vec::hsum(acc[r]) * scale;
+// Register blocking. AVX-512 (32 registers): scores 4 rows × 4 heads, P·V
+// up to 16 heads × one vector (MLA's 16 heads then read the tile's values
+// once); 1.2-1.5x faster than 4 × 1 and 2 × 4 on BM_Attention. AVX2 (16
+// registers) keeps 4 rows × 1 head and 2 heads × 4 vectors, which measured
+// faster there than the wider blocks.
+constexpr int kScoreHeads = kW == 16 ? 4 : 1;
+constexpr int kPvAccRegs = kW == 16 ? 16 : 8;
+constexpr int kPvMaxHeads = kW == 16 ? 16 : 2;
+
+// Scores of H heads against R key rows:
+// out[h][r] = (q0_h·k0[r] + q1_h·k1[r])·scale, with out[h] at s + h·s_stride.
+// Each key vector loaded serves all H heads and each query vector all R
+// rows, so an R×H block does R·H fmas per R + H loads.
+template <int R, int H>
+inline void score_block(const float* q0, int64_t q0_stride, const float* q1, int64_t q1_stride,
+                        const float* const* k0, const float* const* k1, int32_t w0, int32_t w1,
+                        float scale, float* s, int64_t s_stride) {
+  V acc[H][R];
+  for (int h = 0; h < H; ++h)
+    for (int r = 0; r < R; ++r) acc[h][r] = Vec::zero();
+  auto segment = [&](const float* q, int64_t q_stride, const float* const* k, int32_t w) {
+    int32_t i = 0;
+    for (; i + kW <= w; i += kW) {
+      V kv[R];
+      for (int r = 0; r < R; ++r) kv[r] = Vec::load(k[r] + i);
+      for (int h = 0; h < H; ++h) {
+        const V qv = Vec::load(q + h * q_stride + i);
+        for (int r = 0; r < R; ++r) acc[h][r] = Vec::fma(qv, kv[r], acc[h][r]);
+      }
+    }
+    if (i < w) {
+      V kv[R];
+      for (int r = 0; r < R; ++r) kv[r] = Vec::load_n(k[r] + i, w - i);
+      for (int h = 0; h < H; ++h) {
+        const V qv = Vec::load_n(q + h * q_stride + i, w - i);
+        for (int r = 0; r < R; ++r) acc[h][r] = Vec::fma(qv, kv[r], acc[h][r]);
+      }
+    }
+  };
+  segment(q0, q0_stride, k0, w0);
+  if (w1 > 0) segment(q1, q1_stride, k1, w1);
+  for (int h = 0; h < H; ++h)
+    for (int r = 0; r < R; ++r) s[h * s_stride + r] = Vec::hsum(acc[h][r]) * scale;
+}
+
+// Scores of heads [h0, h0 + H) against key rows [j, j + R) of the tile.
+template <int R, int H>
+inline void score_heads(const AttnQuery& q, int32_t h0, const float* const* k0r,
+                        const float* const* k1r, int32_t j, int32_t w0, int32_t w1, float* s) {
+  score_block<R, H>(q.q0 + h0 * q.q0_stride, q.q0_stride,
+                    w1 > 0 ? q.q1 + h0 * q.q1_stride : nullptr, q.q1_stride, k0r + j,
+                    w1 > 0 ? k1r + j : nullptr, w0, w1, q.scale, s + int64_t{h0} * kAttnTile + j,
+                    kAttnTile);
 }
 
 // acc[h] = acc[h]·corr[h] (or 0 on the first tile), then += Σ_j p[h][j]·v_j,
 // for H heads and NV vectors of kW lanes at element offset d (the last vector
-// may be partial: `rem` lanes, or kW).
+// may be partial: `rem` lanes, or kW). Each value vector loaded serves all H
+// heads: with H = 16 (MLA's heads) the tile's values are read once.
 template <int H, int NV>
 inline void pv_block(float* const* acc, const float* const* p, const float* corr, bool first,
                      const float* const* v, int32_t nt, int32_t d, int32_t rem) {
@@ -81,12 +111,31 @@ inline void pv_block(float* const* acc, const float* const* p, const float* corr
   }
 }
 
-template <int H>
+// H heads over all vw value elements, NV vectors per pass (H·NV accumulators).
+template <int H, int NV>
 inline void pv_heads(float* const* acc, const float* const* p, const float* corr, bool first,
                      const float* const* v, int32_t nt, int32_t vw) {
   int32_t d = 0;
-  for (; d + 4 * kW <= vw; d += 4 * kW) pv_block<H, 4>(acc, p, corr, first, v, nt, d, kW);
-  for (; d < vw; d += kW) pv_block<H, 1>(acc, p, corr, first, v, nt, d, std::min<int32_t>(kW, vw - d));
+  for (; d + NV * kW <= vw; d += NV * kW) pv_block<H, NV>(acc, p, corr, first, v, nt, d, kW);
+  for (; d < vw; d += kW)
+    pv_block<H, 1>(acc, p, corr, first, v, nt, d, std::min<int32_t>(kW, vw - d));
+}
+
+// The tile's P·V for heads [h, nh): groups of H heads, with as many value
+// vectors per pass as the accumulator registers allow, then smaller groups.
+template <int H>
+inline void pv_groups(float* acc, int64_t acc_stride, const float* s, const float* corr, bool first,
+                      const float* const* v, int32_t nt, int32_t vw, int32_t h, int32_t nh) {
+  for (; h + H <= nh; h += H) {
+    float* a[H];
+    const float* p[H];
+    for (int i = 0; i < H; ++i) {
+      a[i] = acc + (h + i) * acc_stride;
+      p[i] = s + int64_t{h + i} * kAttnTile;
+    }
+    pv_heads<H, kPvAccRegs / H>(a, p, corr + h, first, v, nt, vw);
+  }
+  if constexpr (H > 1) pv_groups<H / 2>(acc, acc_stride, s, corr, first, v, nt, vw, h, nh);
 }
 
 inline const float* row_of(const AttnRows& rows, const AttnStream& kv, int32_t pos) {
@@ -105,7 +154,7 @@ void attention_chunk_simd(const AttnQuery& q, const AttnStream& kv, int32_t p0, 
   if (static_cast<int64_t>(scratch.size()) < int64_t{nh} * (kAttnTile + 1)) {
     scratch.resize(int64_t{nh} * (kAttnTile + 1));
   }
-  float* s = scratch.data();          // [nh, kAttnTile] scores, then weights
+  float* s = scratch.data();                  // [nh, kAttnTile] scores, then weights
   float* corr = s + int64_t{nh} * kAttnTile;  // [nh] this tile's rescale factors
   const float* k0r[kAttnTile];
   const float* k1r[kAttnTile];
@@ -122,19 +171,24 @@ void attention_chunk_simd(const AttnQuery& q, const AttnStream& kv, int32_t p0, 
       k1r[j] = w1 > 0 ? row_of(kv.k1, kv, t0 + j) : nullptr;
       vr[j] = row_of(kv.v, kv, t0 + j);
     }
-    // Scores, four key rows per pass over a head's query; all heads take
-    // those four rows while they sit in L1.
+    // Scores in blocks of 4 key rows × kScoreHeads heads, tails one by one.
     for (int32_t j = 0; j < nt; j += 4) {
       const bool four = j + 4 <= nt;
-      for (int32_t h = 0; h < nh; ++h) {
-        const float* qh0 = q.q0 + h * q.q0_stride;
-        const float* qh1 = w1 > 0 ? q.q1 + h * q.q1_stride : nullptr;
-        float* sh = s + int64_t{h} * kAttnTile;
+      int32_t h = 0;
+      for (; h + kScoreHeads <= nh; h += kScoreHeads) {
         if (four) {
-          score_rows<4>(qh0, qh1, k0r + j, k1r + j, w0, w1, q.scale, sh + j);
+          score_heads<4, kScoreHeads>(q, h, k0r, k1r, j, w0, w1, s);
         } else {
-          for (int32_t jj = j; jj < nt; ++jj)
-            score_rows<1>(qh0, qh1, k0r + jj, k1r + jj, w0, w1, q.scale, sh + jj);
+          for (int32_t jj = j; jj < nt; ++jj) {
+            score_heads<1, kScoreHeads>(q, h, k0r, k1r, jj, w0, w1, s);
+          }
+        }
+      }
+      for (; h < nh; ++h) {
+        if (four) {
+          score_heads<4, 1>(q, h, k0r, k1r, j, w0, w1, s);
+        } else {
+          for (int32_t jj = j; jj < nt; ++jj) score_heads<1, 1>(q, h, k0r, k1r, jj, w0, w1, s);
         }
       }
     }
@@ -163,18 +217,7 @@ void attention_chunk_simd(const AttnQuery& q, const AttnStream& kv, int32_t p0, 
       l[h] = l[h] * corr[h] + Vec::hsum(sum);
       m[h] = m_new;
     }
-    // P·V, two heads per pass so each value vector load serves both.
-    int32_t h = 0;
-    for (; h + 2 <= nh; h += 2) {
-      float* a[2] = {acc + h * acc_stride, acc + (h + 1) * acc_stride};
-      const float* p[2] = {s + int64_t{h} * kAttnTile, s + int64_t{h + 1} * kAttnTile};
-      pv_heads<2>(a, p, corr + h, first, vr, nt, vw);
-    }
-    if (h < nh) {
-      float* a[1] = {acc + h * acc_stride};
-      const float* p[1] = {s + int64_t{h} * kAttnTile};
-      pv_heads<1>(a, p, corr + h, first, vr, nt, vw);
-    }
+    pv_groups<kPvMaxHeads>(acc, acc_stride, s, corr, first, vr, nt, vw, 0, nh);
   }
 }
 
