@@ -165,8 +165,17 @@ int run_bench(const BenchArgs& a) {
         auto m = run_bench_test(model, pool, test, settings);
         if (tty) std::fprintf(stderr, "\r\033[K");
         if (!m.is_ok()) return fail(m.status().with_context(path));
-        // Bytes per token at the experts actually used (knobs may lower it).
-        const int64_t bytes = model.bytes_per_token(m->avg_active_experts);
+        // Bytes read per token: the weights at the experts actually used
+        // (knobs may lower it), and for decode the KV cache the attention
+        // reads: token i of n_gen after n_depth attends over n_depth + i + 1
+        // positions, so n_depth + (n_gen + 1) / 2 on average. At depth the
+        // cache is a large part of the traffic (deepseek at 4096: a fifth).
+        const int64_t kv_read =
+            test.n_prompt == 0 && test.n_gen > 0
+                ? static_cast<int64_t>(static_cast<double>(model.kv_layout().bytes_per_token()) *
+                                       (test.n_depth + (test.n_gen + 1) / 2.0))
+                : 0;
+        const int64_t bytes = model.bytes_per_token(m->avg_active_experts) + kv_read;
         const double floor_ts = bandwidth * 1e9 / static_cast<double>(bytes);
         const double pct = 100.0 * m->avg_ts / floor_ts;
         const int64_t peak = peak_rss_bytes();
@@ -194,6 +203,7 @@ int run_bench(const BenchArgs& a) {
           j["samples_ns"] = m->samples_ns;
           j["samples_ts"] = m->samples_ts;
           j["bytes_per_token"] = bytes;
+          j["kv_read_bytes_per_token"] = kv_read;
           j["bandwidth_gbs"] = bandwidth;
           j["floor_ts"] = floor_ts;
           j["pct_of_floor"] = pct;

@@ -49,14 +49,16 @@ std::vector<const float*>& token_pointers() {
   return ptrs;
 }
 
-std::vector<uint8_t>& act_scratch() {
-  thread_local std::vector<uint8_t> scratch;
-  return scratch;
+// Quantized token rows, one buffer per activation format (Q8_0, Q8_K), so
+// parts of one call that pair with different formats each get theirs.
+std::vector<uint8_t>& act_scratch(ActFormat f) {
+  thread_local std::vector<uint8_t> scratch[2];
+  return scratch[f == ActFormat::kQ8_K ? 1 : 0];
 }
 
-std::vector<const uint8_t*>& act_pointers() {
-  thread_local std::vector<const uint8_t*> ptrs;
-  return ptrs;
+std::vector<const uint8_t*>& act_pointers(ActFormat f) {
+  thread_local std::vector<const uint8_t*> ptrs[2];
+  return ptrs[f == ActFormat::kQ8_K ? 1 : 0];
 }
 
 ActFormat format_of(DType act_type) {
@@ -118,49 +120,89 @@ void check_weight(const TensorView& w) {
   MOELAB_CHECK(w.ne[0] % info.block_elems == 0);
 }
 
-//   w: [n_out, n_in]; xs: n_tok pointers to [n_in] rows; y: [n_tok, n_out]
-void run(const MatmulKernels& k, const TensorView& w, const float* const* xs, int64_t n_tok,
-         float* y, ThreadPool& pool, Activations act) {
-  check_weight(w);
-  const int64_t n_out = w.n_rows();
-  if (n_tok <= 0 || n_out <= 0) return;
-  const QuantRowsFn qfn = act == Activations::kQuantized ? k.quant_rows(w.type) : nullptr;
-  const uint8_t* const* xq = nullptr;
-  if (qfn != nullptr) {
-    // Quantize every token row once, before the rows are split.
-    const ActFormat f = kernels_internal::act_format_for(w.type);
-    const int64_t n_in = w.ne[0];
-    const int64_t bytes = kernels_internal::act_row_bytes(f, n_in);
-    std::vector<uint8_t>& buf = act_scratch();
-    if (static_cast<int64_t>(buf.size()) < n_tok * bytes + 64) buf.resize(n_tok * bytes + 64);
-    uint8_t* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
-    std::vector<const uint8_t*>& ptrs = act_pointers();
-    ptrs.resize(n_tok);
-    for (int64_t t = 0; t < n_tok; ++t) ptrs[t] = base + t * bytes;
-    if (n_tok * n_in >= (int64_t{1} << 16) && pool.size() > 1) {
-      pool.parallel_for(n_tok, [&](int64_t t0, int64_t t1, int) {
-        for (int64_t t = t0; t < t1; ++t) kernels_internal::quantize_act_row(f, xs[t], n_in, base + t * bytes);
-      });
-    } else {
-      for (int64_t t = 0; t < n_tok; ++t) kernels_internal::quantize_act_row(f, xs[t], n_in, base + t * bytes);
-    }
-    xq = ptrs.data();
+// The n_tok token rows quantized to format f (once per call and format),
+// before the rows of the weights are split over threads.
+const uint8_t* const* quantized_rows(ActFormat f, const float* const* xs, int64_t n_tok,
+                                     int64_t n_in, ThreadPool& pool) {
+  const int64_t bytes = kernels_internal::act_row_bytes(f, n_in);
+  std::vector<uint8_t>& buf = act_scratch(f);
+  if (static_cast<int64_t>(buf.size()) < n_tok * bytes + 64) buf.resize(n_tok * bytes + 64);
+  uint8_t* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+  std::vector<const uint8_t*>& ptrs = act_pointers(f);
+  ptrs.resize(n_tok);
+  for (int64_t t = 0; t < n_tok; ++t) ptrs[t] = base + t * bytes;
+  auto quantize = [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) kernels_internal::quantize_act_row(f, xs[t], n_in, base + t * bytes);
+  };
+  if (n_tok * n_in >= (int64_t{1} << 16) && pool.size() > 1) {
+    pool.parallel_for(n_tok, quantize);
+  } else {
+    quantize(0, n_tok, 0);
   }
-  const int64_t n_grains = (n_out + kRowGrain - 1) / kRowGrain;
+  return ptrs.data();
+}
+
+// ys[k] = x · W_kᵀ for every part (all with the same n_in), in one parallel
+// region over the parts' rows laid end to end.
+//   parts[k].w: [n_out_k, n_in]; xs: n_tok pointers to [n_in] rows;
+//   parts[k].y: [n_tok, n_out_k]
+void run(const MatmulKernels& k, std::span<const MatmulPart> parts, const float* const* xs,
+         int64_t n_tok, ThreadPool& pool, Activations act) {
+  constexpr size_t kMaxParts = 4;
+  MOELAB_CHECK(parts.size() <= kMaxParts);
+  struct Plan {
+    QuantRowsFn qfn = nullptr;
+    const uint8_t* const* xq = nullptr;
+    int64_t n_out = 0, grain0 = 0;
+  };
+  Plan plan[kMaxParts + 1];
+  int64_t grains = 0;
+  const uint8_t* const* quantized[2] = {nullptr, nullptr};  // by format, once each
+  for (size_t p = 0; p < parts.size(); ++p) {
+    const TensorView& w = *parts[p].w;
+    check_weight(w);
+    MOELAB_CHECK_MSG(w.ne[0] == parts[0].w->ne[0], "matmul_parts: the parts' n_in differ");
+    plan[p].n_out = w.n_rows();
+    plan[p].grain0 = grains;
+    grains += (plan[p].n_out + kRowGrain - 1) / kRowGrain;
+    if (n_tok <= 0 || act != Activations::kQuantized) continue;
+    plan[p].qfn = k.quant_rows(w.type);
+    if (plan[p].qfn == nullptr) continue;
+    const ActFormat f = kernels_internal::act_format_for(w.type);
+    const uint8_t* const*& rows = quantized[f == ActFormat::kQ8_K ? 1 : 0];
+    if (rows == nullptr) rows = quantized_rows(f, xs, n_tok, w.ne[0], pool);
+    plan[p].xq = rows;
+  }
+  plan[parts.size()].grain0 = grains;
+  if (n_tok <= 0 || grains == 0) return;
   // Each thread walks its own run of rows, in calls that shrink to one
   // 32-row panel, and takes over half of another's rest when it is done
   // (see parallel_for_stealing). Guided claims from one shared counter
   // restarted the weight stream at every claim: on 2048×512 and 2048×2048
   // Q8_0 decode from memory, this is 7-10% and 3% faster.
-  pool.parallel_for_stealing(n_grains, kPanelRows / kRowGrain, [&](int64_t g0, int64_t g1, int) {
-    const int64_t r0 = g0 * kRowGrain;
-    const int64_t r1 = std::min(n_out, g1 * kRowGrain);
-    if (qfn != nullptr) {
-      run_rows_quant(qfn, w, xq, n_tok, y, n_out, r0, r1);
-    } else {
-      run_rows(k, w, xs, n_tok, y, n_out, r0, r1);
+  pool.parallel_for_stealing(grains, kPanelRows / kRowGrain, [&](int64_t g0, int64_t g1, int) {
+    size_t p = 0;
+    while (plan[p + 1].grain0 <= g0) ++p;
+    for (; g0 < g1; ++p) {
+      const int64_t end = std::min(g1, plan[p + 1].grain0);
+      if (end == g0) continue;  // a part without rows
+      const TensorView& w = *parts[p].w;
+      const int64_t r0 = (g0 - plan[p].grain0) * kRowGrain;
+      const int64_t r1 = std::min(plan[p].n_out, (end - plan[p].grain0) * kRowGrain);
+      if (plan[p].qfn != nullptr) {
+        run_rows_quant(plan[p].qfn, w, plan[p].xq, n_tok, parts[p].y, plan[p].n_out, r0, r1);
+      } else {
+        run_rows(k, w, xs, n_tok, parts[p].y, plan[p].n_out, r0, r1);
+      }
+      g0 = end;
     }
   });
+}
+
+void run(const MatmulKernels& k, const TensorView& w, const float* const* xs, int64_t n_tok,
+         float* y, ThreadPool& pool, Activations act) {
+  const MatmulPart part{&w, y};
+  run(k, std::span<const MatmulPart>(&part, 1), xs, n_tok, pool, act);
 }
 
 }  // namespace
@@ -246,6 +288,15 @@ void matmul_rows(const TensorView& w, const float* const* xs, int64_t n_tok, flo
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             Activations act) {
   matmul_with_isa(matmul_isa(), w, x, n_tokens, y, pool, act);
+}
+
+void matmul_parts(std::span<const MatmulPart> parts, const float* x, int64_t n_tokens,
+                  ThreadPool& pool, Activations act) {
+  if (parts.empty()) return;
+  std::vector<const float*>& xs = token_pointers();
+  xs.resize(n_tokens);
+  for (int64_t i = 0; i < n_tokens; ++i) xs[i] = x + i * parts[0].w->ne[0];
+  run(kernels_for(matmul_isa()), parts, xs.data(), n_tokens, pool, act);
 }
 
 void matmul_gather(const TensorView& w, const float* x, const int32_t* rows, int64_t n_rows,

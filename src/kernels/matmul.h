@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "base/cpu_features.h"
 #include "base/thread_pool.h"
@@ -36,6 +37,20 @@ const char* activations_name(Activations a);
 // kQuantized quantizes the token rows once per call.
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             Activations act = Activations::kFloat32);
+
+// Several weights applied to the same token rows, as one product: parts[k].y
+// = x · W_kᵀ for every part (at most 4, all with x's n_in), in one parallel
+// region, with the token rows quantized once per activation format; the
+// same bits as one matmul per part. Attention's q/k/v projections and the
+// FFN's gate and up use it: fewer hand-offs to the pool and fewer restarts
+// of the weight stream than separate products.
+//   parts[k].w: [n_out_k, n_in]; x: [n_tokens, n_in]; parts[k].y: [n_tokens, n_out_k]
+struct MatmulPart {
+  const TensorView* w = nullptr;
+  float* y = nullptr;
+};
+void matmul_parts(std::span<const MatmulPart> parts, const float* x, int64_t n_tokens,
+                  ThreadPool& pool, Activations act = Activations::kFloat32);
 
 // The same for a subset of the tokens: y[i] = W x[rows[i]] for i < n_rows,
 // written densely into y ([n_rows, n_out]). The MoE experts use this to run

@@ -270,6 +270,40 @@ TEST(Matmul, RowsSplitAnywhereEqualMatmul) {
   }
 }
 
+TEST(Matmul, PartsGiveTheBitsOfOneMatmulEach) {
+  // matmul_parts over weights of mixed types (Q8_K and Q8_0 activations,
+  // the float path, a part with no rows) equals one matmul per part, in
+  // both activation modes, for decode and prefill batch sizes.
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    for (Activations act : {Activations::kFloat32, Activations::kQuantized}) {
+      for (int64_t n_tok : {1, 4, 9}) {
+        const Problem a = make_problem(DType::kQ4_K, {512, 83, n_tok}, 21);
+        const Problem b = make_problem(DType::kQ8_0, {512, 40, n_tok}, 22);
+        const Problem c = make_problem(DType::kF32, {512, 17, n_tok}, 23);
+        const Problem e = make_problem(DType::kQ6_K, {512, 0, n_tok}, 24);
+        const Problem* ps[] = {&a, &b, &e, &c};
+        TensorView views[4];
+        std::vector<float> ref[4], got[4];
+        MatmulPart parts[4];
+        for (int k = 0; k < 4; ++k) {
+          views[k] = ps[k]->view();
+          ref[k].assign(n_tok * ps[k]->n_out, 0.0f);
+          got[k].assign(n_tok * ps[k]->n_out, NAN);
+          // Every part multiplies the same input: a's token rows.
+          matmul(views[k], a.x.data(), n_tok, ref[k].data(), pool, act);
+          parts[k] = {&views[k], got[k].data()};
+        }
+        matmul_parts(parts, a.x.data(), n_tok, pool, act);
+        for (int k = 0; k < 4; ++k) {
+          EXPECT_EQ(got[k], ref[k]) << "part " << k << " threads=" << threads
+                                    << " act=" << activations_name(act) << " n_tok=" << n_tok;
+        }
+      }
+    }
+  }
+}
+
 TEST(Matmul, StackedExpertMatrixView) {
   // matrix(i) of a [n_expert, out, in] tensor multiplies by that expert only.
   ThreadPool pool(2);

@@ -125,8 +125,12 @@ def check_quantize(work):
 
 LLAMA_BENCH_FIELDS = ["model_filename", "model_type", "n_prompt", "n_gen", "n_depth",
                       "n_threads", "avg_ts", "stddev_ts"]
-MOELAB_FIELDS = ["bytes_per_token", "bandwidth_gbs", "floor_ts", "pct_of_floor",
-                 "peak_rss_bytes", "avg_active_experts"]
+MOELAB_FIELDS = ["bytes_per_token", "kv_read_bytes_per_token", "bandwidth_gbs", "floor_ts",
+                 "pct_of_floor", "peak_rss_bytes", "avg_active_experts"]
+
+
+def info_json(path):
+    return json.loads(run("info", str(path), "--json"))
 
 
 def bench(path, *extra):
@@ -159,7 +163,13 @@ def check_bench(work):
                   f"{tag}: pct = avg_ts / floor")
             check(len(r.get("samples_ts", [])) == 2, f"{tag}: two samples")
             size = os.path.getsize(path)
-            check(r["bytes_per_token"] <= size, f"{tag}: bytes per token <= file size")
+            weights = r["bytes_per_token"] - r["kv_read_bytes_per_token"]
+            check(0 < weights <= size, f"{tag}: weight bytes per token <= file size")
+            # Decode reads the cache too: n_depth + (n_gen + 1) / 2 positions a token.
+            kv_pos = info_json(path)["kv_bytes_per_token"]
+            want_kv = int(kv_pos * (r["n_depth"] + (r["n_gen"] + 1) / 2)) if r["n_gen"] > 0 else 0
+            check(r["kv_read_bytes_per_token"] == want_kv,
+                  f"{tag}: KV bytes read per token {r['kv_read_bytes_per_token']}, want {want_kv}")
             if preset == "tiny-qwen3moe":
                 used = gguf_np.GgufFile(path).metadata["qwen3moe.expert_used_count"]
                 check(abs(r["avg_active_experts"] - used) < 1e-9, f"{tag}: {used} experts a token")

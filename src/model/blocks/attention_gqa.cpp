@@ -37,9 +37,8 @@ void Model::attention_gqa(int32_t layer, const Batch& batch, KvCache& cache, Thr
   float* q = grow(w.q, n * nq);
   float* k = grow(w.k, n * nk);
   float* v = grow(w.v, n * nv);
-  matmul(a.q, w.h.data(), n, q, pool, act_);
-  matmul(a.k, w.h.data(), n, k, pool, act_);
-  matmul(a.v, w.h.data(), n, v, pool, act_);
+  const MatmulPart qkv[] = {{&a.q, q}, {&a.k, k}, {&a.v, v}};
+  matmul_parts(qkv, w.h.data(), n, pool, act_);
   add_bias(q, a.q_bias, n, nq);
   add_bias(k, a.k_bias, n, nk);
   add_bias(v, a.v_bias, n, nv);

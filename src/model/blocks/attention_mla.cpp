@@ -66,14 +66,21 @@ void per_head_matmul(ThreadPool& pool, int32_t n_head, const WeightFn& weight, c
     const int64_t rb = quantized_activation_bytes(qt, n_in);
     if (static_cast<int64_t>(qbuf.size()) < n_rows * rb) qbuf.resize(n_rows * rb);
     xq.resize(n_rows);
-    pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1, int) {
+    auto quantize_rows = [&](int64_t r0, int64_t r1, int) {
       for (int64_t r = r0; r < r1; ++r) {
         quantize_activation(qt, xs[r], n_in, qbuf.data() + r * rb);
         xq[r] = qbuf.data() + r * rb;
       }
-    });
+    };
+    // Decode's 16 short rows take about a microsecond: waking the pool for
+    // them would cost more.
+    if (n_rows * n_in < (int64_t{1} << 15)) {
+      quantize_rows(0, n_rows, 0);
+    } else {
+      pool.parallel_for(n_rows, quantize_rows);
+    }
   }
-  pool.parallel_for(int64_t{n_head} * chunks, [&](int64_t begin, int64_t end, int) {
+  pool.parallel_for_stealing(int64_t{n_head} * chunks, 1, [&](int64_t begin, int64_t end, int) {
     for (int64_t task = begin; task < end; ++task) {
       const int32_t h = static_cast<int32_t>(task / chunks);
       const int64_t r0 = task % chunks * kRows, r1 = std::min(n_out, r0 + kRows);
@@ -102,18 +109,20 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
 
   // q: [n, n_head·(nope+rope)], each head [nope | rope]
   float* q = grow(w.q, int64_t{n} * nh * qk);
+  // kv_a: [n, kv_lora + rope] → normalised c, roped k_pe (k_pe is not normalised).
+  float* kv_a = grow(w.kv_a, int64_t{n} * lat_w);
   if (m.q_lora_rank > 0) {
+    // q_a and kv_a read the same h: one product.
     float* cq = grow(w.cq, int64_t{n} * m.q_lora_rank);
-    matmul(a.q_a, w.h.data(), n, cq, pool, act_);
+    const MatmulPart down[] = {{&a.q_a, cq}, {&a.kv_a_mqa, kv_a}};
+    matmul_parts(down, w.h.data(), n, pool, act_);
     const float* norm = reinterpret_cast<const float*>(a.q_a_norm.data);
     for (int32_t t = 0; t < n; ++t) rms_norm(cq + int64_t{t} * m.q_lora_rank, norm, cq + int64_t{t} * m.q_lora_rank, m.q_lora_rank, c.rms_eps);
     matmul(a.q_b, cq, n, q, pool, act_);
   } else {
-    matmul(a.q, w.h.data(), n, q, pool, act_);
+    const MatmulPart q_kv[] = {{&a.q, q}, {&a.kv_a_mqa, kv_a}};
+    matmul_parts(q_kv, w.h.data(), n, pool, act_);
   }
-  // kv_a: [n, kv_lora + rope] → normalised c, roped k_pe (k_pe is not normalised).
-  float* kv_a = grow(w.kv_a, int64_t{n} * lat_w);
-  matmul(a.kv_a_mqa, w.h.data(), n, kv_a, pool, act_);
   const float* kv_norm = reinterpret_cast<const float*>(a.kv_a_norm.data);
   for (int32_t t = 0; t < n; ++t) {
     float* row = kv_a + int64_t{t} * lat_w;

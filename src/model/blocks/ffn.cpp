@@ -17,8 +17,8 @@ void swiglu(const TensorView& gate, const TensorView& up, const TensorView& down
   const int64_t ff = gate.ne[1];
   float* g = grow(w.gate, n * ff);
   float* u = grow(w.up, n * ff);
-  matmul(gate, x, n, g, pool, act);
-  matmul(up, x, n, u, pool, act);
+  const MatmulPart gate_up[] = {{&gate, g}, {&up, u}};
+  matmul_parts(gate_up, x, n, pool, act);
   silu_mul(g, u, g, n * ff);
   matmul(down, g, n, out, pool, act);
 }
