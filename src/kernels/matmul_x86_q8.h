@@ -123,6 +123,8 @@ inline void prefetch_lines(const void* p, int64_t bytes) {
 // are zero.
 struct LegacyQ8_0 {
   using Block = BlockQ8_0;
+  static constexpr bool kNibbles = false;  // decode walks block pairs
+  static constexpr bool kFive = false;
   static constexpr int kOffset = 128;
   static constexpr bool kSplit = false;
   static __m512i natural(const Block* b, bool two) {
@@ -139,8 +141,10 @@ struct LegacyQ8_0 {
 
 // Q4_0 / Q5_0: byte j of qs holds elements j (low nibble) and j + 16; Q5_0's
 // 5th bit of element j is bit j of qh.
-template <bool kFive>
+template <bool kFive_>
 struct LegacyQ45_0 {
+  static constexpr bool kNibbles = true;  // decode walks block quads (matmul_x86_nibble.h)
+  static constexpr bool kFive = kFive_;
   using Block = std::conditional_t<kFive, BlockQ5_0, BlockQ4_0>;
   static constexpr int kOffset = kFive ? 16 : 8;
   static constexpr bool kSplit = true;
@@ -956,14 +960,19 @@ void q8_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in
   }
 }
 
-// Legacy types: the row-major decode kernel for 1-4 tokens, slabs beyond.
+}  // namespace
+}  // namespace moelab::kernels_internal
+
+// Q4_0 / Q5_0 decode, four blocks per step (uses the helpers above).
+#include "kernels/matmul_x86_nibble.h"
+
+namespace moelab::kernels_internal {
+namespace {
+
+// Q8_0's decode: block pairs (see legacy_decode_slab).
 template <typename L>
-void legacy_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
-                   const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {
-  if (n_tok > kTileTokens) {
-    q8_matmul<TileLegacy<L>, ActFormat::kQ8_0>(w, row_bytes, n_rows, n_in, xq, n_tok, y, ldy);
-    return;
-  }
+void legacy_pair_decode(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
+                        const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {
   ActRow a[kTileTokens];
   const int8_t* aq[kTileTokens];
   // Each token's quants in the decode layout, 64 bytes per block pair (an
@@ -986,6 +995,23 @@ void legacy_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t 
     legacy_decode_nt<L, decltype(n)::value>(w, row_bytes, n_rows, n_in, aq, a, y, ldy);
   });
 }
+
+// Legacy types: the row-major decode kernel for 1-4 tokens (Q4_0 / Q5_0 in
+// block quads), slabs beyond.
+template <typename L>
+void legacy_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
+                   const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {
+  if (n_tok > kTileTokens) {
+    q8_matmul<TileLegacy<L>, ActFormat::kQ8_0>(w, row_bytes, n_rows, n_in, xq, n_tok, y, ldy);
+    return;
+  }
+  if constexpr (L::kNibbles) {
+    nibble_decode<L::kFive>(w, row_bytes, n_rows, n_in, xq, n_tok, y, ldy);
+  } else {
+    legacy_pair_decode<L>(w, row_bytes, n_rows, n_in, xq, n_tok, y, ldy);
+  }
+}
+
 
 // K-quants: the row-major decode kernel for 1-4 tokens, slabs beyond.
 template <typename K, typename Block, bool kSix>

@@ -204,8 +204,9 @@ class QdotIsa : public ::testing::TestWithParam<Isa> {};
 // 1-4 tokens, a panel reused by token tiles beyond), row count (slabs of 16
 // rows, two per tile: 1, 11, 37 leave partial slabs) and row length (one
 // super-block, an odd number of Q8_0 blocks, 2304; for the legacy types also
-// 3 blocks (one odd pair), 128 (Q5_0's attn_k_b) and 2048 (several chunks
-// of block pairs on the decode path)).
+// 3 blocks (one odd pair, one partial Q4_0/Q5_0 quad), 41 blocks (a quad and
+// a lone block), 128 (Q5_0's attn_k_b) and 2048 (several chunks of block
+// pairs or quads on the decode path)).
 TEST_P(QdotIsa, MatchesScalarBitForBit) {
   const Isa isa = GetParam();
   if (!isa_supported(isa)) GTEST_SKIP() << isa_name(isa) << " not supported on this host";
