@@ -34,6 +34,8 @@
 #include <vector>
 
 #include "kernels/k_scales_x86.h"
+#include "kernels/lane_reduce_x86.h"
+#include "kernels/matmul_x86_nibble.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/qdot.h"
 #include "kernels/quant_blocks.h"
@@ -123,8 +125,6 @@ inline void prefetch_lines(const void* p, int64_t bytes) {
 // are zero.
 struct LegacyQ8_0 {
   using Block = BlockQ8_0;
-  static constexpr bool kNibbles = false;  // decode walks block pairs
-  static constexpr bool kFive = false;
   static constexpr int kOffset = 128;
   static constexpr bool kSplit = false;
   static __m512i natural(const Block* b, bool two) {
@@ -141,10 +141,8 @@ struct LegacyQ8_0 {
 
 // Q4_0 / Q5_0: byte j of qs holds elements j (low nibble) and j + 16; Q5_0's
 // 5th bit of element j is bit j of qh.
-template <bool kFive_>
+template <bool kFive>
 struct LegacyQ45_0 {
-  static constexpr bool kNibbles = true;  // decode walks block quads (matmul_x86_nibble.h)
-  static constexpr bool kFive = kFive_;
   using Block = std::conditional_t<kFive, BlockQ5_0, BlockQ4_0>;
   static constexpr int kOffset = kFive ? 16 : 8;
   static constexpr bool kSplit = true;
@@ -515,46 +513,7 @@ void tile(int n_v, int n_t, const uint8_t* const* slab, int64_t u0, int64_t n, c
 // exact per-super-block totals with one row per lane, and from there the
 // float steps are the slab kernel's, in the same super-block order: the same
 // bits as prefill and the scalar reference (integer sums are exact whatever
-// the order).
-
-// Out lane j = the sum of the 16 lanes of v[j].
-inline __m512i reduce16(const __m512i* v) {
-  __m512i a[8], b[4];
-  for (int i = 0; i < 8; ++i) {
-    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                            _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-  }
-  // b[j] 128-bit lane l: rows 4j..4j+3, partial sums of their lane l.
-  for (int j = 0; j < 4; ++j) {
-    b[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * j], a[2 * j + 1]),
-                            _mm512_unpackhi_epi64(a[2 * j], a[2 * j + 1]));
-  }
-  const __m512i c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], 0x88),
-                                      _mm512_shuffle_i32x4(b[0], b[1], 0xDD));
-  const __m512i c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], 0x88),
-                                      _mm512_shuffle_i32x4(b[2], b[3], 0xDD));
-  return _mm512_add_epi32(_mm512_shuffle_i32x4(c0, c1, 0x88), _mm512_shuffle_i32x4(c0, c1, 0xDD));
-}
-
-// Out lane j = the sum of the 8 lanes of m[j].
-inline __m512i reduce16x8(const __m256i* m) {
-  // Row k in the low half, row k + 8 in the high half.
-  __m512i w[8], a[4], b[2];
-  for (int k = 0; k < 8; ++k) w[k] = cat256(m[k], m[k + 8]);
-  for (int i = 0; i < 4; ++i) {
-    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(w[2 * i], w[2 * i + 1]),
-                            _mm512_unpackhi_epi32(w[2 * i], w[2 * i + 1]));
-  }
-  // b[j]: 128-bit lanes 0-1 rows 4j..4j+3, lanes 2-3 rows 4j+8..4j+11.
-  for (int j = 0; j < 2; ++j) {
-    b[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * j], a[2 * j + 1]),
-                            _mm512_unpackhi_epi64(a[2 * j], a[2 * j + 1]));
-  }
-  // Rows 0-3, 8-11, 4-7, 12-15, then in order.
-  const __m512i s = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], 0x88),
-                                     _mm512_shuffle_i32x4(b[0], b[1], 0xDD));
-  return _mm512_shuffle_i32x4(s, s, 0xD8);
-}
+// the order). The transpose-reduces are in lane_reduce_x86.h.
 
 // Q6_K decode: 16-bit lane j of step c's scale vector takes scale
 // 4c + j / 8 (groups of 16).
@@ -772,41 +731,55 @@ void k_decode(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
 
 // ------------------------------------------------------------ legacy decode
 //
-// The row-major decode kernel for Q8_0 / Q4_0 / Q5_0 (1-4 tokens): a zmm
-// holds two blocks of one row, vpdpbusd leaves 8 lanes per block, and after
-// a slab of 16 rows reduce_pair turns them into the exact per-block totals
-// with one row per lane; the offset correction and the float steps are then
-// the slab kernel's, in block order (same bits as prefill and the scalar
-// reference).
+// The row-major decode kernel for Q8_0 / Q4_0 / Q5_0 (1-4 tokens): a row is
+// read in units of a few blocks (Q8_0: pairs, one zmm of quants; Q4_0/Q5_0:
+// quads, see matmul_x86_nibble.h), vpdpbusd leaves a few lanes per block,
+// and after a slab of 16 rows the unit's reduce turns them into the exact
+// per-block totals with one row per lane; the offset correction and the
+// float steps are then the slab kernel's, in block order (same bits as
+// prefill and the scalar reference).
 
-// out0 / out1 lane j = the sum of the lanes of v[j] that hold block 0 / 1:
-// 128-bit lanes 0-1 / 2-3, or 0, 2 / 1, 3 where kSplit.
-template <bool kSplit>
-inline void reduce_pair(const __m512i* v, __m512i* out0, __m512i* out1) {
-  __m512i a[8], b[4];
-  for (int i = 0; i < 8; ++i) {
-    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                            _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-  }
-  // b[j] 128-bit lane l, element k: the sum of lane l of row 4j + k.
-  for (int j = 0; j < 4; ++j) {
-    b[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * j], a[2 * j + 1]),
-                            _mm512_unpackhi_epi64(a[2 * j], a[2 * j + 1]));
-  }
-  // c0: rows 0-3 block 0, rows 0-3 block 1, rows 4-7 block 0, rows 4-7
-  // block 1; c1 the same for rows 8-15.
-  constexpr int kFirst = kSplit ? 0x44 : 0x88;   // lanes 0, 1 | 0, 2 of each
-  constexpr int kSecond = kSplit ? 0xEE : 0xDD;  // lanes 2, 3 | 1, 3 of each
-  const __m512i c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], kFirst),
-                                      _mm512_shuffle_i32x4(b[0], b[1], kSecond));
-  const __m512i c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], kFirst),
-                                      _mm512_shuffle_i32x4(b[2], b[3], kSecond));
-  *out0 = _mm512_shuffle_i32x4(c0, c1, 0x88);
-  *out1 = _mm512_shuffle_i32x4(c0, c1, 0xDD);
-}
 
-// Block pairs per chunk: the integer lanes of a chunk (16 rows × kT tokens ×
-// pairs) stay within 16 KiB of L1.
+// A decode unit (see QuadUnit for the interface): two blocks of a legacy
+// type in one zmm, as L::decode lays them out.
+template <typename L>
+struct PairUnit {
+  using Block = typename L::Block;
+  static constexpr int kBlocks = 2;
+  static constexpr int kOffset = L::kOffset;
+  static constexpr int64_t kActBytes = 64;
+  // Where in the unit the far prefetch points: its middle. A request for
+  // every line (two per pair, or exactly the lines that start in it) was
+  // 4-5% slower on the model benches, one per two pairs 12% slower.
+  static constexpr int64_t kFarOffset = 32;
+  using Quants = __m512i;
+  static Quants load(const Block* b, int nb) { return L::decode(b, nb == 2); }
+  static __m512i dot(const Quants& q, const int8_t* av) {
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_load_si512(av));
+  }
+  static void reduce(const __m512i* lanes, __m512i* out) {
+    reduce_pair<L::kSplit>(lanes, &out[0], &out[1]);
+  }
+  // The 64 activation bytes of unit u (an odd last block padded with zeros),
+  // interleaved by 128-bit lane where L::kSplit as L::decode does.
+  static void permute_act(const int8_t* qs, int64_t n_blocks, int64_t u, uint8_t* dst) {
+    const __mmask64 m = 2 * u + 1 < n_blocks ? ~__mmask64{0} : __mmask64{0xFFFFFFFFu};
+    __m512i v = _mm512_maskz_loadu_epi8(m, qs + 64 * u);
+    if constexpr (L::kSplit) v = _mm512_shuffle_i32x4(v, v, 0xD8);
+    _mm512_store_si512(dst, v);
+  }
+};
+
+// The unit each legacy type's decode walks in.
+template <typename L>
+struct DecodeUnitOf {
+  using type = PairUnit<L>;
+};
+template <bool kFive>
+struct DecodeUnitOf<LegacyQ45_0<kFive>> {
+  using type = QuadUnit<kFive>;
+};
+
 constexpr int64_t kLegacyPrefetchRows = 12;
 // The legacy far prefetch looks at least this far ahead: 16 rows of short
 // rows are too close to cover memory latency (MLA's per-head W_UK, 128
@@ -816,76 +789,75 @@ constexpr int64_t kLegacyFarMinBytes = 16 << 10;
 inline int64_t legacy_far_bytes(int64_t row_bytes) {
   return std::max(kFarPrefetchRows * row_bytes, kLegacyFarMinBytes);
 }
-template <int kT>
-constexpr int64_t legacy_chunk_pairs() {
-  return kT <= 2 ? 8 : 4;
+// Units per chunk: 16 blocks (8 for 3-4 tokens), so the integer lanes of a
+// chunk (16 rows × kT tokens × units) stay within 16 KiB of L1.
+template <typename U, int kT>
+constexpr int64_t legacy_chunk_units() {
+  return (kT <= 2 ? 16 : 8) / U::kBlocks;
 }
 
 // Rows [0, n_r) (n_r <= 16) of w for kT tokens, stored to y[t * ldy + r].
-// aq[t]: token t's quants in the decode layout, 64 bytes per block pair.
-// next: the first row of the next slab (for the prefetches).
-template <typename L, int kT>
+// aq[t]: token t's quants in U's layout, U::kActBytes per unit.
+template <typename U, int kT>
 void legacy_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_blocks,
                         const int8_t* const* aq, const ActRow* a, float* y, int64_t ldy) {
-  using Block = typename L::Block;
-  constexpr int64_t kPairs = legacy_chunk_pairs<kT>();
-  constexpr int64_t kPairBytes = 2 * sizeof(Block);
-  alignas(64) __m512i is[kSlab][kT * kPairs];
-  alignas(64) uint16_t d[2 * kPairs][kSlab] = {};
+  using Block = typename U::Block;
+  constexpr int kB = U::kBlocks;
+  constexpr int64_t kUnits = legacy_chunk_units<U, kT>();
+  constexpr int64_t kUnitBytes = kB * sizeof(Block);
+  alignas(64) __m512i is[kSlab][kT * kUnits];
+  alignas(64) uint16_t d[kB * kUnits][kSlab] = {};
   __m512 acc[kT];
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
-  const int64_t n_pairs = (n_blocks + 1) / 2;
+  const int64_t n_units = (n_blocks + kB - 1) / kB;
   const int64_t far = legacy_far_bytes(row_bytes);
-  for (int64_t p0 = 0; p0 < n_pairs; p0 += kPairs) {
-    const int64_t n = std::min(kPairs, n_pairs - p0);
+  for (int64_t u0 = 0; u0 < n_units; u0 += kUnits) {
+    const int64_t n = std::min(kUnits, n_units - u0);
     for (int r = 0; r < kSlab; ++r) {
       if (r >= n_r) {
-        for (int j = 0; j < kT * kPairs; ++j) is[r][j] = _mm512_setzero_si512();
+        for (int j = 0; j < kT * kUnits; ++j) is[r][j] = _mm512_setzero_si512();
         continue;
       }
       const auto* blk = reinterpret_cast<const Block*>(w + r * row_bytes);
-      // What this walk reads kPrefetchRows rows from now: the same chunk of
-      // a later row, or the next chunk of an earlier one at the slab's end.
+      // What this walk reads kLegacyPrefetchRows rows from now: the same
+      // chunk of a later row, or the next chunk of an earlier one at the
+      // slab's end.
       const uint8_t* ahead =
-          reinterpret_cast<const uint8_t*>(blk + 2 * p0) +
-          (r + kLegacyPrefetchRows < kSlab || p0 + kPairs >= n_pairs
+          reinterpret_cast<const uint8_t*>(blk + kB * u0) +
+          (r + kLegacyPrefetchRows < kSlab || u0 + kUnits >= n_units
                ? kLegacyPrefetchRows * row_bytes
-               : (kLegacyPrefetchRows - kSlab) * row_bytes + kPairs * kPairBytes);
-      // One prefetch per pair (about one per line: a pair is 36-68 bytes).
+               : (kLegacyPrefetchRows - kSlab) * row_bytes + kUnits * kUnitBytes);
+      // One near and one far prefetch per unit (about one per line: a unit
+      // is 36-88 bytes).
       _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
       for (int64_t k = 0; k < n; ++k) {
-        const int64_t b = 2 * (p0 + k);
-        const bool two = b + 1 < n_blocks;
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + k * kPairBytes + 64), _MM_HINT_T0);
-        // One far prefetch per pair, at its middle: a request for every
-        // line (two per pair, or exactly the lines that start in it) was
-        // 4-5% slower on the model benches, one per two pairs 12% slower.
-        _mm_prefetch(reinterpret_cast<const char*>(blk + b) + far + 32,
-                     _MM_HINT_T1);
-        const __m512i wv = L::decode(blk + b, two);
+        const int64_t b = kB * (u0 + k);
+        const int nb = static_cast<int>(std::min<int64_t>(kB, n_blocks - b));
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + k * kUnitBytes + 64), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(blk + b) + far + U::kFarOffset, _MM_HINT_T1);
+        const typename U::Quants q = U::load(blk + b, nb);
         for (int t = 0; t < kT; ++t) {
-          const __m512i av = _mm512_load_si512(aq[t] + 64 * (p0 + k));
-          is[r][t * kPairs + k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, av);
+          is[r][t * kUnits + k] = U::dot(q, aq[t] + U::kActBytes * (u0 + k));
         }
-        d[2 * k][r] = blk[b].d;
-        d[2 * k + 1][r] = two ? blk[b + 1].d : 0;
+        d[kB * k][r] = blk[b].d;  // a unit holds at least one block
+        for (int j = 1; j < kB; ++j) d[kB * k + j][r] = j < nb ? blk[b + j].d : 0;
       }
     }
     for (int64_t k = 0; k < n; ++k) {
-      const int64_t b = 2 * (p0 + k);
-      __m512i s[kT][2];
+      const int64_t b = kB * (u0 + k);
+      __m512i s[kT][kB];
       for (int t = 0; t < kT; ++t) {
         __m512i lanes[kSlab];
-        for (int r = 0; r < kSlab; ++r) lanes[r] = is[r][t * kPairs + k];
-        reduce_pair<L::kSplit>(lanes, &s[t][0], &s[t][1]);
+        for (int r = 0; r < kSlab; ++r) lanes[r] = is[r][t * kUnits + k];
+        U::reduce(lanes, s[t]);
       }
-      for (int j = 0; j < 2 && b + j < n_blocks; ++j) {
+      for (int j = 0; j < kB && b + j < n_blocks; ++j) {
         const __m512 dv =
-            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d[2 * k + j])));
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d[kB * k + j])));
         for (int t = 0; t < kT; ++t) {
           // Reference: acc += d_w * d_a * (float)isum.
           const __m512i isum =
-              _mm512_add_epi32(s[t][j], _mm512_set1_epi32(-L::kOffset * a[t].sum[b + j]));
+              _mm512_add_epi32(s[t][j], _mm512_set1_epi32(-U::kOffset * a[t].sum[b + j]));
           const __m512 da = _mm512_set1_ps(a[t].d[b + j]);
           acc[t] = fadd(acc[t], fmul(fmul(dv, da), _mm512_cvtepi32_ps(isum)));
         }
@@ -894,15 +866,6 @@ void legacy_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_
   }
   const __mmask16 m = static_cast<__mmask16>((1u << n_r) - 1);
   for (int t = 0; t < kT; ++t) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
-}
-
-template <typename L, int kT>
-void legacy_decode_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
-                      const int8_t* const* aq, const ActRow* a, float* y, int64_t ldy) {
-  for (int64_t r = 0; r < n_rows; r += kSlab) {
-    const int n_r = static_cast<int>(std::min<int64_t>(kSlab, n_rows - r));
-    legacy_decode_slab<L, kT>(w + r * row_bytes, row_bytes, n_r, n_in / kQk, aq, a, y + r, ldy);
-  }
 }
 
 // ------------------------------------------------------------ the driver
@@ -960,44 +923,9 @@ void q8_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in
   }
 }
 
-}  // namespace
-}  // namespace moelab::kernels_internal
-
-// Q4_0 / Q5_0 decode, four blocks per step (uses the helpers above).
-#include "kernels/matmul_x86_nibble.h"
-
-namespace moelab::kernels_internal {
-namespace {
-
-// Q8_0's decode: block pairs (see legacy_decode_slab).
-template <typename L>
-void legacy_pair_decode(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
-                        const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {
-  ActRow a[kTileTokens];
-  const int8_t* aq[kTileTokens];
-  // Each token's quants in the decode layout, 64 bytes per block pair (an
-  // odd last block padded with zeros); kSplit interleaves the halves of the
-  // pair's blocks by 128-bit lane as L::decode does.
-  const int64_t n_pairs = (n_in / kQk + 1) / 2;
-  Q8Scratch& scr = q8_scratch();
-  uint8_t* buf = scr.aligned(n_tok * n_pairs * 64);
-  for (int t = 0; t < n_tok; ++t) {
-    a[t] = act_row(ActFormat::kQ8_0, xq[t], n_in);
-    aq[t] = reinterpret_cast<const int8_t*>(buf + t * n_pairs * 64);
-    for (int64_t p = 0; p < n_pairs; ++p) {
-      const __mmask64 m = 2 * p + 1 < n_in / kQk ? ~__mmask64{0} : __mmask64{0xFFFFFFFFu};
-      __m512i v = _mm512_maskz_loadu_epi8(m, a[t].qs + 64 * p);
-      if constexpr (L::kSplit) v = _mm512_shuffle_i32x4(v, v, 0xD8);
-      _mm512_store_si512(buf + t * n_pairs * 64 + 64 * p, v);
-    }
-  }
-  with_token_count(n_tok, [&](auto n) {
-    legacy_decode_nt<L, decltype(n)::value>(w, row_bytes, n_rows, n_in, aq, a, y, ldy);
-  });
-}
-
-// Legacy types: the row-major decode kernel for 1-4 tokens (Q4_0 / Q5_0 in
-// block quads), slabs beyond.
+// Legacy types: the row-major decode kernel for 1-4 tokens, slabs beyond.
+// Decode first permutes each token's quants into its unit's layout, once
+// per call.
 template <typename L>
 void legacy_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
                    const uint8_t* const* xq, int n_tok, float* y, int64_t ldy) {
@@ -1005,13 +933,28 @@ void legacy_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t 
     q8_matmul<TileLegacy<L>, ActFormat::kQ8_0>(w, row_bytes, n_rows, n_in, xq, n_tok, y, ldy);
     return;
   }
-  if constexpr (L::kNibbles) {
-    nibble_decode<L::kFive>(w, row_bytes, n_rows, n_in, xq, n_tok, y, ldy);
-  } else {
-    legacy_pair_decode<L>(w, row_bytes, n_rows, n_in, xq, n_tok, y, ldy);
+  using U = typename DecodeUnitOf<L>::type;
+  ActRow a[kTileTokens];
+  const int8_t* aq[kTileTokens];
+  const int64_t n_blocks = n_in / kQk;
+  const int64_t n_units = (n_blocks + U::kBlocks - 1) / U::kBlocks;
+  uint8_t* buf = q8_scratch().aligned(n_tok * n_units * U::kActBytes);
+  for (int t = 0; t < n_tok; ++t) {
+    a[t] = act_row(ActFormat::kQ8_0, xq[t], n_in);
+    uint8_t* dst = buf + t * n_units * U::kActBytes;
+    aq[t] = reinterpret_cast<const int8_t*>(dst);
+    for (int64_t u = 0; u < n_units; ++u) {
+      U::permute_act(a[t].qs, n_blocks, u, dst + u * U::kActBytes);
+    }
   }
+  with_token_count(n_tok, [&](auto n) {
+    for (int64_t r = 0; r < n_rows; r += kSlab) {
+      const int n_r = static_cast<int>(std::min<int64_t>(kSlab, n_rows - r));
+      legacy_decode_slab<U, decltype(n)::value>(w + r * row_bytes, row_bytes, n_r, n_blocks, aq,
+                                                a, y + r, ldy);
+    }
+  });
 }
-
 
 // K-quants: the row-major decode kernel for 1-4 tokens, slabs beyond.
 template <typename K, typename Block, bool kSix>
