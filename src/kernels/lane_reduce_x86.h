@@ -54,20 +54,17 @@ inline __m512i reduce16x8(const __m256i* m) {
   return _mm512_shuffle_i32x4(s, s, 0xD8);
 }
 
-// out0 / out1 lane j = the sum of the lanes of v[j] that hold block 0 / 1:
-// 128-bit lanes 0-1 / 2-3, or 0, 2 / 1, 3 where kSplit.
-template <bool kSplit>
+// out0 / out1 lane j = the sum of the lanes of v[j] that hold block 0 / 1
+// (128-bit lanes 0-1 / 2-3).
 inline void reduce_pair(const __m512i* v, __m512i* out0, __m512i* out1) {
   __m512i b[4];
   lane_sums_by_row(v, b);
   // c0: rows 0-3 block 0, rows 0-3 block 1, rows 4-7 block 0, rows 4-7
   // block 1; c1 the same for rows 8-15.
-  constexpr int kFirst = kSplit ? 0x44 : 0x88;   // lanes 0, 1 | 0, 2 of each
-  constexpr int kSecond = kSplit ? 0xEE : 0xDD;  // lanes 2, 3 | 1, 3 of each
-  const __m512i c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], kFirst),
-                                      _mm512_shuffle_i32x4(b[0], b[1], kSecond));
-  const __m512i c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], kFirst),
-                                      _mm512_shuffle_i32x4(b[2], b[3], kSecond));
+  const __m512i c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], 0x88),
+                                      _mm512_shuffle_i32x4(b[0], b[1], 0xDD));
+  const __m512i c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], 0x88),
+                                      _mm512_shuffle_i32x4(b[2], b[3], 0xDD));
   *out0 = _mm512_shuffle_i32x4(c0, c1, 0x88);
   *out1 = _mm512_shuffle_i32x4(c0, c1, 0xDD);
 }

@@ -117,16 +117,11 @@ inline void prefetch_lines(const void* p, int64_t bytes) {
 
 // The legacy types (Q8_0, Q4_0, Q5_0): blocks of 32 with one fp16 scale d,
 // value d · (u - kOffset) for an unsigned byte u. Each traits struct reads
-// blocks b[0] and (if two) b[1] of one row into a zmm of unsigned bytes,
-// either in element order (natural) or, where that saves shuffles on the
-// decode path, with the 16-element halves of the two blocks interleaved by
-// 128-bit lane (kSplit: lanes b0[0:16], b1[0:16], b0[16:32], b1[16:32]; the
-// decode kernel permutes the activations to match). Lanes of a missing b[1]
-// are zero.
+// blocks b[0] and (if two) b[1] of one row into a zmm of unsigned bytes in
+// element order; lanes of a missing b[1] are zero.
 struct LegacyQ8_0 {
   using Block = BlockQ8_0;
   static constexpr int kOffset = 128;
-  static constexpr bool kSplit = false;
   static __m512i natural(const Block* b, bool two) {
     const __m256i k80 = _mm256_set1_epi8(static_cast<char>(0x80));
     const __m256i lo =
@@ -136,20 +131,20 @@ struct LegacyQ8_0 {
             : _mm256_setzero_si256();
     return cat256(lo, hi);
   }
-  static __m512i decode(const Block* b, bool two) { return natural(b, two); }
 };
 
 // Q4_0 / Q5_0: byte j of qs holds elements j (low nibble) and j + 16; Q5_0's
-// 5th bit of element j is bit j of qh.
+// 5th bit of element j is bit j of qh. (Decode reads these in block quads,
+// see matmul_x86_nibble.h; this is the prefill panels' unpacker.)
 template <bool kFive>
 struct LegacyQ45_0 {
   using Block = std::conditional_t<kFive, BlockQ5_0, BlockQ4_0>;
   static constexpr int kOffset = kFive ? 16 : 8;
-  static constexpr bool kSplit = true;
-  static __m512i decode(const Block* b, bool two) {
+  static __m512i natural(const Block* b, bool two) {
     const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs));
     const __m128i q1 =
         two ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs)) : _mm_setzero_si128();
+    // 128-bit lanes: low nibbles of b0, of b1, high nibbles of b0, of b1.
     const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
     __m512i v = _mm512_and_si512(cat256(y, _mm256_srli_epi16(y, 4)), _mm512_set1_epi8(0x0F));
     if constexpr (kFive) {
@@ -159,11 +154,7 @@ struct LegacyQ45_0 {
                          (uint64_t{h0 >> 16} << 32) | (uint64_t{h1 >> 16} << 48);
       v = _mm512_mask_add_epi8(v, m, v, _mm512_set1_epi8(0x10));  // bit 4 is clear: add = or
     }
-    return v;
-  }
-  static __m512i natural(const Block* b, bool two) {
-    const __m512i v = decode(b, two);
-    return _mm512_shuffle_i32x4(v, v, 0xD8);  // 128-bit lanes 0, 2, 1, 3
+    return _mm512_shuffle_i32x4(v, v, 0xD8);  // 128-bit lanes 0, 2, 1, 3: element order
   }
 };
 
@@ -740,40 +731,34 @@ void k_decode(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
 // prefill and the scalar reference).
 
 
-// A decode unit (see QuadUnit for the interface): two blocks of a legacy
-// type in one zmm, as L::decode lays them out.
-template <typename L>
+// A decode unit (see QuadUnit for the interface): two Q8_0 blocks of a row
+// in one zmm.
 struct PairUnit {
-  using Block = typename L::Block;
+  using Block = BlockQ8_0;
   static constexpr int kBlocks = 2;
-  static constexpr int kOffset = L::kOffset;
+  static constexpr int kOffset = LegacyQ8_0::kOffset;
   static constexpr int64_t kActBytes = 64;
   // Where in the unit the far prefetch points: its middle. A request for
   // every line (two per pair, or exactly the lines that start in it) was
   // 4-5% slower on the model benches, one per two pairs 12% slower.
   static constexpr int64_t kFarOffset = 32;
   using Quants = __m512i;
-  static Quants load(const Block* b, int nb) { return L::decode(b, nb == 2); }
+  static Quants load(const Block* b, int nb) { return LegacyQ8_0::natural(b, nb == 2); }
   static __m512i dot(const Quants& q, const int8_t* av) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_load_si512(av));
   }
-  static void reduce(const __m512i* lanes, __m512i* out) {
-    reduce_pair<L::kSplit>(lanes, &out[0], &out[1]);
-  }
-  // The 64 activation bytes of unit u (an odd last block padded with zeros),
-  // interleaved by 128-bit lane where L::kSplit as L::decode does.
+  static void reduce(const __m512i* lanes, __m512i* out) { reduce_pair(lanes, &out[0], &out[1]); }
+  // The 64 activation bytes of unit u (an odd last block padded with zeros).
   static void permute_act(const int8_t* qs, int64_t n_blocks, int64_t u, uint8_t* dst) {
     const __mmask64 m = 2 * u + 1 < n_blocks ? ~__mmask64{0} : __mmask64{0xFFFFFFFFu};
-    __m512i v = _mm512_maskz_loadu_epi8(m, qs + 64 * u);
-    if constexpr (L::kSplit) v = _mm512_shuffle_i32x4(v, v, 0xD8);
-    _mm512_store_si512(dst, v);
+    _mm512_store_si512(dst, _mm512_maskz_loadu_epi8(m, qs + 64 * u));
   }
 };
 
 // The unit each legacy type's decode walks in.
 template <typename L>
 struct DecodeUnitOf {
-  using type = PairUnit<L>;
+  using type = PairUnit;
 };
 template <bool kFive>
 struct DecodeUnitOf<LegacyQ45_0<kFive>> {
