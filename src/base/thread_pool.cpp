@@ -99,6 +99,15 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   });
 }
 
+void ThreadPool::parallel_for_if_large(int64_t n, int64_t work,
+                                       const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (work < kMinParallelWork) {
+    if (n > 0) fn(0, n, 0);
+    return;
+  }
+  parallel_for(n, fn);
+}
+
 void ThreadPool::parallel_for_stealing(int64_t n, int64_t step,
                                        const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;

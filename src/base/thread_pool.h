@@ -38,6 +38,14 @@ class ThreadPool {
   // fn(begin, end, thread_index) for each non-empty chunk.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
 
+  // parallel_for when the loop touches at least kMinParallelWork values in
+  // all (`work`), else fn(0, n, 0) on the calling thread: waking the pool
+  // costs microseconds, more than a decode step's small loops (quantizing
+  // a handful of rows) take.
+  static constexpr int64_t kMinParallelWork = int64_t{1} << 15;
+  void parallel_for_if_large(int64_t n, int64_t work,
+                             const std::function<void(int64_t, int64_t, int)>& fn);
+
   // Splits [0, n) into one contiguous range per thread, which the thread
   // walks front to back, an eighth of what is left per call of fn but at
   // least `step` indices; a thread whose range is done takes the back half

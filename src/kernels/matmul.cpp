@@ -132,13 +132,11 @@ const uint8_t* const* quantized_rows(ActFormat f, const float* const* xs, int64_
   ptrs.resize(n_tok);
   for (int64_t t = 0; t < n_tok; ++t) ptrs[t] = base + t * bytes;
   auto quantize = [&](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t) kernels_internal::quantize_act_row(f, xs[t], n_in, base + t * bytes);
+    for (int64_t t = t0; t < t1; ++t) {
+      kernels_internal::quantize_act_row(f, xs[t], n_in, base + t * bytes);
+    }
   };
-  if (n_tok * n_in >= (int64_t{1} << 16) && pool.size() > 1) {
-    pool.parallel_for(n_tok, quantize);
-  } else {
-    quantize(0, n_tok, 0);
-  }
+  pool.parallel_for_if_large(n_tok, n_tok * n_in, quantize);
   return ptrs.data();
 }
 

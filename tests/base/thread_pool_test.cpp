@@ -77,6 +77,29 @@ TEST(ThreadPool, StealingMovesWorkOffABlockedThread) {
   EXPECT_EQ(done.load(), n);
 }
 
+TEST(ThreadPool, IfLargeRunsSmallLoopsOnTheCaller) {
+  ThreadPool pool(2);
+  constexpr int64_t kMin = ThreadPool::kMinParallelWork;
+  for (int64_t work : {int64_t{0}, kMin - 1, kMin}) {
+    std::vector<std::atomic<int>> seen(100);
+    std::atomic<int> calls{0};
+    std::atomic<bool> off_caller{false};
+    const std::thread::id caller = std::this_thread::get_id();
+    pool.parallel_for_if_large(100, work, [&](int64_t b, int64_t e, int) {
+      calls.fetch_add(1);
+      if (std::this_thread::get_id() != caller) off_caller = true;
+      for (int64_t i = b; i < e; ++i) seen[i].fetch_add(1);
+    });
+    for (auto& v : seen) EXPECT_EQ(v.load(), 1) << "work=" << work;
+    if (work < kMin) {
+      EXPECT_EQ(calls.load(), 1) << "work=" << work;
+      EXPECT_FALSE(off_caller.load()) << "work=" << work;
+    } else {
+      EXPECT_EQ(calls.load(), 2) << "one range per thread";
+    }
+  }
+}
+
 TEST(ThreadPool, RunOnAllRunsOnEveryThread) {
   ThreadPool pool(3);
   std::vector<std::atomic<int>> hits(3);

@@ -72,13 +72,8 @@ void per_head_matmul(ThreadPool& pool, int32_t n_head, const WeightFn& weight, c
         xq[r] = qbuf.data() + r * rb;
       }
     };
-    // Decode's 16 short rows take about a microsecond: waking the pool for
-    // them would cost more.
-    if (n_rows * n_in < (int64_t{1} << 15)) {
-      quantize_rows(0, n_rows, 0);
-    } else {
-      pool.parallel_for(n_rows, quantize_rows);
-    }
+    // Decode's 16 short rows take about a microsecond: not worth the pool.
+    pool.parallel_for_if_large(n_rows, n_rows * n_in, quantize_rows);
   }
   pool.parallel_for_stealing(int64_t{n_head} * chunks, 1, [&](int64_t begin, int64_t end, int) {
     for (int64_t task = begin; task < end; ++task) {

@@ -29,15 +29,11 @@ DType input_format(const TensorView& w, Activations act) {
   return act == Activations::kQuantized ? quantized_activation_type(w.type) : DType::kF32;
 }
 
-// Runs fn(r) for r < n_rows, in parallel only when the work is big enough
-// to pay for waking the pool (decode quantizes a handful of rows).
+// Runs fn(r) for r < n_rows of `width` values each, in parallel only when
+// that pays for waking the pool (see parallel_for_if_large).
 template <typename Fn>
 void for_rows(ThreadPool& pool, int64_t n_rows, int64_t width, const Fn& fn) {
-  if (n_rows * width < (int64_t{1} << 15)) {
-    for (int64_t r = 0; r < n_rows; ++r) fn(r);
-    return;
-  }
-  pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1, int) {
+  pool.parallel_for_if_large(n_rows, n_rows * width, [&](int64_t r0, int64_t r1, int) {
     for (int64_t r = r0; r < r1; ++r) fn(r);
   });
 }
@@ -277,11 +273,7 @@ void Model::ffn_moe(int32_t layer, const Batch& batch, ThreadPool& pool, ExpertS
       axpy(w.job_weight[r], eo + r * d + j0, proj + int64_t{w.job_token[r]} * d + j0, j1 - j0);
     }
   };
-  if (total * d < (int64_t{1} << 15)) {
-    scatter(0, col_chunks, 0);
-  } else {
-    pool.parallel_for(col_chunks, scatter);
-  }
+  pool.parallel_for_if_large(col_chunks, total * d, scatter);
 }
 
 }  // namespace moelab
