@@ -10,44 +10,28 @@ namespace moelab::kernels_internal {
 namespace {
 
 // The first two stages every reduce shares: b[j] 128-bit lane l, element i
-// = the sum of the 4 lanes of 128-bit lane l of row 4j + i (v: 16 rows).
+// = the sum of the 4 lanes of 128-bit lane l of v[4j + i] (kN vectors in,
+// kN / 4 out).
+template <int kN = 16>
 inline void lane_sums_by_row(const __m512i* v, __m512i* b) {
-  __m512i a[8];
-  for (int i = 0; i < 8; ++i) {
+  __m512i a[kN / 2];
+  for (int i = 0; i < kN / 2; ++i) {
     a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
                             _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
   }
-  for (int j = 0; j < 4; ++j) {
+  for (int j = 0; j < kN / 4; ++j) {
     b[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * j], a[2 * j + 1]),
                             _mm512_unpackhi_epi64(a[2 * j], a[2 * j + 1]));
   }
-}
-
-// Out lane j = the sum of the 16 lanes of v[j].
-inline __m512i reduce16(const __m512i* v) {
-  __m512i b[4];
-  lane_sums_by_row(v, b);
-  const __m512i c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], 0x88),
-                                      _mm512_shuffle_i32x4(b[0], b[1], 0xDD));
-  const __m512i c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], 0x88),
-                                      _mm512_shuffle_i32x4(b[2], b[3], 0xDD));
-  return _mm512_add_epi32(_mm512_shuffle_i32x4(c0, c1, 0x88), _mm512_shuffle_i32x4(c0, c1, 0xDD));
 }
 
 // Out lane j = the sum of the 8 lanes of m[j] (16 rows of 256 bits).
 inline __m512i reduce16x8(const __m256i* m) {
   // Row k in the low half, row k + 8 in the high half.
-  __m512i w[8], a[4], b[2];
+  __m512i w[8], b[2];
   for (int k = 0; k < 8; ++k) w[k] = _mm512_inserti64x4(_mm512_castsi256_si512(m[k]), m[k + 8], 1);
-  for (int i = 0; i < 4; ++i) {
-    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(w[2 * i], w[2 * i + 1]),
-                            _mm512_unpackhi_epi32(w[2 * i], w[2 * i + 1]));
-  }
   // b[j]: 128-bit lanes 0-1 rows 4j..4j+3, lanes 2-3 rows 4j+8..4j+11.
-  for (int j = 0; j < 2; ++j) {
-    b[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * j], a[2 * j + 1]),
-                            _mm512_unpackhi_epi64(a[2 * j], a[2 * j + 1]));
-  }
+  lane_sums_by_row<8>(w, b);
   // Rows 0-3, 8-11, 4-7, 12-15, then in order.
   const __m512i s = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], 0x88),
                                      _mm512_shuffle_i32x4(b[0], b[1], 0xDD));
@@ -67,6 +51,13 @@ inline void reduce_pair(const __m512i* v, __m512i* out0, __m512i* out1) {
                                       _mm512_shuffle_i32x4(b[2], b[3], 0xDD));
   *out0 = _mm512_shuffle_i32x4(c0, c1, 0x88);
   *out1 = _mm512_shuffle_i32x4(c0, c1, 0xDD);
+}
+
+// Out lane j = the sum of the 16 lanes of v[j]: both halves of reduce_pair.
+inline __m512i reduce16(const __m512i* v) {
+  __m512i lo, hi;
+  reduce_pair(v, &lo, &hi);
+  return _mm512_add_epi32(lo, hi);
 }
 
 // out[k] lane r = the sum of the 4 lanes of v[r] in 128-bit lane k: the
