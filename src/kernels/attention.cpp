@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "base/fp16.h"
 #include "kernels/attention_variants.h"
 
 namespace moelab {
@@ -15,11 +16,22 @@ namespace ops_internal {
 void attention_chunk_scalar(const AttnQuery& q, const AttnStream& kv, int32_t p0, int32_t p1,
                             float* m, float* l, float* acc, int64_t acc_stride) {
   const int32_t w0 = kv.k0.width, w1 = kv.k1.width, vw = kv.v.width;
+  // Element i of the row of position pos, as float32 (half widened exactly).
+  struct Row {
+    const AttnRows& rows;
+    int64_t first;  // element index of the row's start
+    float operator[](int32_t i) const {
+      if (rows.type == DType::kF16) {
+        return fp16_to_fp32(static_cast<const uint16_t*>(rows.base)[first + i]);
+      }
+      return static_cast<const float*>(rows.base)[first + i];
+    }
+  };
   auto row = [&](const AttnRows& rows, int32_t pos) {
     const int64_t index =
         rows.paged ? int64_t{kv.block_table[pos / kv.block_size]} * kv.block_size + pos % kv.block_size
                    : pos;
-    return rows.base + index * rows.stride;
+    return Row{rows, index * rows.stride};
   };
   float s[kAttnTile];
   for (int32_t h = 0; h < q.n_heads; ++h) {
@@ -31,11 +43,11 @@ void attention_chunk_scalar(const AttnQuery& q, const AttnStream& kv, int32_t p0
       const int32_t nt = std::min(kAttnTile, p1 - t0);
       float mx = -INFINITY;
       for (int32_t j = 0; j < nt; ++j) {
-        const float* k0 = row(kv.k0, t0 + j);
+        const Row k0 = row(kv.k0, t0 + j);
         float dot = 0.0f;
         for (int32_t i = 0; i < w0; ++i) dot += q0[i] * k0[i];
         if (w1 > 0) {
-          const float* k1 = row(kv.k1, t0 + j);
+          const Row k1 = row(kv.k1, t0 + j);
           for (int32_t i = 0; i < w1; ++i) dot += q1[i] * k1[i];
         }
         s[j] = dot * q.scale;
@@ -52,7 +64,7 @@ void attention_chunk_scalar(const AttnQuery& q, const AttnStream& kv, int32_t p0
       mh = m_new;
       for (int32_t d = 0; d < vw; ++d) a[d] = t0 == p0 ? 0.0f : a[d] * corr;
       for (int32_t j = 0; j < nt; ++j) {
-        const float* v = row(kv.v, t0 + j);
+        const Row v = row(kv.v, t0 + j);
         for (int32_t d = 0; d < vw; ++d) a[d] += s[j] * v[d];
       }
     }
@@ -83,6 +95,14 @@ AttnChunkFn chunk_fn_for(Isa isa) {
 AttnChunkFn best_chunk_fn() {
   static const AttnChunkFn fn = chunk_fn_for(cpu_features().best_isa());
   return fn;
+}
+
+// The kernels read float32 and half rows only.
+void check_element_types(const AttnStream& kv) {
+  for (const AttnRows* r : {&kv.k0, &kv.k1, &kv.v}) {
+    MOELAB_CHECK_MSG(r->type == DType::kF32 || r->type == DType::kF16,
+                     "attention: rows must be float32 or half");
+  }
 }
 
 int32_t n_chunks_of(int32_t n_ctx) {
@@ -127,6 +147,7 @@ AttnQuery heads_of(const AttnQuery& q, int32_t h0, int32_t h1) {
 // the others into scratch, folded in order.
 void attention_sequential(AttnChunkFn fn, const AttnQuery& q, const AttnStream& kv, int32_t n_ctx) {
   MOELAB_CHECK(n_ctx > 0);
+  check_element_types(kv);
   const int32_t nh = q.n_heads, vw = kv.v.width;
   const int32_t chunk = attention_chunk_size(n_ctx);
   thread_local std::vector<float> scratch;
@@ -182,6 +203,7 @@ void run_impl(AttnChunkFn fn, int64_t n_units, const std::function<AttnUnit(int6
   for (int64_t u = 0; u < n_units; ++u) {
     units[u] = unit_of(u);
     MOELAB_CHECK(units[u].n_ctx > 0);
+    check_element_types(units[u].kv);
     offset[u] = floats;
     const int32_t nc = n_chunks_of(units[u].n_ctx);
     total_chunks += nc;

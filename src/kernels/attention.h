@@ -29,15 +29,19 @@
 
 #include "base/cpu_features.h"
 #include "base/thread_pool.h"
+#include "tensor/dtype.h"
 
 namespace moelab {
 
-// Where the rows of one key or value segment live.
+// Where the rows of one key or value segment live, and what their elements
+// are: float32, or IEEE half (an f16 KV cache). Half elements are widened
+// exactly on load, so a half row gives the bits its float32 widening would.
 struct AttnRows {
-  const float* base = nullptr;  // row of position p: base + index(p) * stride
-  int64_t stride = 0;           // floats between consecutive rows
-  int32_t width = 0;            // floats used per row (0: segment absent)
-  bool paged = true;            // index(p): the cache slot of p, or p itself
+  const void* base = nullptr;  // row of position p: base + index(p) * stride elements
+  int64_t stride = 0;          // elements between consecutive rows
+  int32_t width = 0;           // elements used per row (0: segment absent)
+  bool paged = true;           // index(p): the cache slot of p, or p itself
+  DType type = DType::kF32;    // kF32 or kF16
 };
 
 // The keys and values of one sequence.

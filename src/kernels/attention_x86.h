@@ -9,6 +9,10 @@
 // tile's weights are vexp(s - max); an accumulator element is rescaled once
 // per tile and then takes fma(p_j, v_j, acc) in position order. Register
 // blocking (several rows or heads per pass) never changes that sequence.
+//
+// Keys and values are float32 or IEEE half per segment (AttnRows::type); the
+// kernel is instantiated for each combination, and a half element is widened
+// exactly on load, so it gives the bits of its float32 widening.
 #pragma once
 
 #include <algorithm>
@@ -31,22 +35,28 @@ constexpr int kScoreHeads = kW == 16 ? 4 : 1;
 constexpr int kPvAccRegs = kW == 16 ? 16 : 8;
 constexpr int kPvMaxHeads = kW == 16 ? 16 : 2;
 
+// Element loads: float32 rows, or half rows widened to float32.
+inline V load_elems(const float* p) { return Vec::load(p); }
+inline V load_elems(const uint16_t* p) { return Vec::load_half(p); }
+inline V load_elems_n(const float* p, int32_t n) { return Vec::load_n(p, n); }
+inline V load_elems_n(const uint16_t* p, int32_t n) { return Vec::load_half_n(p, n); }
+
 // Scores of H heads against R key rows:
 // out[h][r] = (q0_h·k0[r] + q1_h·k1[r])·scale, with out[h] at s + h·s_stride.
 // Each key vector loaded serves all H heads and each query vector all R
 // rows, so an R×H block does R·H fmas per R + H loads.
-template <int R, int H>
+template <int R, int H, class E0, class E1>
 inline void score_block(const float* q0, int64_t q0_stride, const float* q1, int64_t q1_stride,
-                        const float* const* k0, const float* const* k1, int32_t w0, int32_t w1,
+                        const E0* const* k0, const E1* const* k1, int32_t w0, int32_t w1,
                         float scale, float* s, int64_t s_stride) {
   V acc[H][R];
   for (int h = 0; h < H; ++h)
     for (int r = 0; r < R; ++r) acc[h][r] = Vec::zero();
-  auto segment = [&](const float* q, int64_t q_stride, const float* const* k, int32_t w) {
+  auto segment = [&]<class E>(const float* q, int64_t q_stride, const E* const* k, int32_t w) {
     int32_t i = 0;
     for (; i + kW <= w; i += kW) {
       V kv[R];
-      for (int r = 0; r < R; ++r) kv[r] = Vec::load(k[r] + i);
+      for (int r = 0; r < R; ++r) kv[r] = load_elems(k[r] + i);
       for (int h = 0; h < H; ++h) {
         const V qv = Vec::load(q + h * q_stride + i);
         for (int r = 0; r < R; ++r) acc[h][r] = Vec::fma(qv, kv[r], acc[h][r]);
@@ -54,7 +64,7 @@ inline void score_block(const float* q0, int64_t q0_stride, const float* q1, int
     }
     if (i < w) {
       V kv[R];
-      for (int r = 0; r < R; ++r) kv[r] = Vec::load_n(k[r] + i, w - i);
+      for (int r = 0; r < R; ++r) kv[r] = load_elems_n(k[r] + i, w - i);
       for (int h = 0; h < H; ++h) {
         const V qv = Vec::load_n(q + h * q_stride + i, w - i);
         for (int r = 0; r < R; ++r) acc[h][r] = Vec::fma(qv, kv[r], acc[h][r]);
@@ -68,9 +78,9 @@ inline void score_block(const float* q0, int64_t q0_stride, const float* q1, int
 }
 
 // Scores of heads [h0, h0 + H) against key rows [j, j + R) of the tile.
-template <int R, int H>
-inline void score_heads(const AttnQuery& q, int32_t h0, const float* const* k0r,
-                        const float* const* k1r, int32_t j, int32_t w0, int32_t w1, float* s) {
+template <int R, int H, class E0, class E1>
+inline void score_heads(const AttnQuery& q, int32_t h0, const E0* const* k0r, const E1* const* k1r,
+                        int32_t j, int32_t w0, int32_t w1, float* s) {
   score_block<R, H>(q.q0 + h0 * q.q0_stride, q.q0_stride,
                     w1 > 0 ? q.q1 + h0 * q.q1_stride : nullptr, q.q1_stride, k0r + j,
                     w1 > 0 ? k1r + j : nullptr, w0, w1, q.scale, s + int64_t{h0} * kAttnTile + j,
@@ -81,9 +91,9 @@ inline void score_heads(const AttnQuery& q, int32_t h0, const float* const* k0r,
 // for H heads and NV vectors of kW lanes at element offset d (the last vector
 // may be partial: `rem` lanes, or kW). Each value vector loaded serves all H
 // heads: with H = 16 (MLA's heads) the tile's values are read once.
-template <int H, int NV>
+template <int H, int NV, class EV>
 inline void pv_block(float* const* acc, const float* const* p, const float* corr, bool first,
-                     const float* const* v, int32_t nt, int32_t d, int32_t rem) {
+                     const EV* const* v, int32_t nt, int32_t d, int32_t rem) {
   V a[H][NV];
   for (int h = 0; h < H; ++h) {
     const V c = Vec::set1(corr[h]);
@@ -96,7 +106,7 @@ inline void pv_block(float* const* acc, const float* const* p, const float* corr
     V vv[NV];
     for (int k = 0; k < NV; ++k) {
       const int32_t n = k == NV - 1 ? rem : kW;
-      vv[k] = n == kW ? Vec::load(v[j] + d + k * kW) : Vec::load_n(v[j] + d + k * kW, n);
+      vv[k] = n == kW ? load_elems(v[j] + d + k * kW) : load_elems_n(v[j] + d + k * kW, n);
     }
     for (int h = 0; h < H; ++h) {
       const V ph = Vec::set1(p[h][j]);
@@ -112,9 +122,9 @@ inline void pv_block(float* const* acc, const float* const* p, const float* corr
 }
 
 // H heads over all vw value elements, NV vectors per pass (H·NV accumulators).
-template <int H, int NV>
+template <int H, int NV, class EV>
 inline void pv_heads(float* const* acc, const float* const* p, const float* corr, bool first,
-                     const float* const* v, int32_t nt, int32_t vw) {
+                     const EV* const* v, int32_t nt, int32_t vw) {
   int32_t d = 0;
   for (; d + NV * kW <= vw; d += NV * kW) pv_block<H, NV>(acc, p, corr, first, v, nt, d, kW);
   for (; d < vw; d += kW)
@@ -123,9 +133,9 @@ inline void pv_heads(float* const* acc, const float* const* p, const float* corr
 
 // The tile's P·V for heads [h, nh): groups of H heads, with as many value
 // vectors per pass as the accumulator registers allow, then smaller groups.
-template <int H>
+template <int H, class EV>
 inline void pv_groups(float* acc, int64_t acc_stride, const float* s, const float* corr, bool first,
-                      const float* const* v, int32_t nt, int32_t vw, int32_t h, int32_t nh) {
+                      const EV* const* v, int32_t nt, int32_t vw, int32_t h, int32_t nh) {
   for (; h + H <= nh; h += H) {
     float* a[H];
     const float* p[H];
@@ -138,16 +148,50 @@ inline void pv_groups(float* acc, int64_t acc_stride, const float* s, const floa
   if constexpr (H > 1) pv_groups<H / 2>(acc, acc_stride, s, corr, first, v, nt, vw, h, nh);
 }
 
-inline const float* row_of(const AttnRows& rows, const AttnStream& kv, int32_t pos) {
-  int64_t index = pos;
-  if (rows.paged) {
-    index = int64_t{kv.block_table[pos / kv.block_size]} * kv.block_size + pos % kv.block_size;
-  }
-  return rows.base + index * rows.stride;
+// The row of position pos, whose cache slot is `slot`.
+template <class E>
+inline const E* row_at(const AttnRows& rows, int64_t slot, int32_t pos) {
+  return static_cast<const E*>(rows.base) + (rows.paged ? slot : pos) * rows.stride;
 }
 
-void attention_chunk_simd(const AttnQuery& q, const AttnStream& kv, int32_t p0, int32_t p1,
-                          float* m, float* l, float* acc, int64_t acc_stride) {
+// The rows of one tile: where each position's k0, k1 and v rows start.
+template <class E0, class E1, class EV>
+struct TileRows {
+  const E0* k0[kAttnTile];
+  const E1* k1[kAttnTile];
+  const EV* v[kAttnTile];
+  int32_t n = 0;
+
+  // Positions [t0, t0 + nt), walking the block table one block at a time
+  // rather than dividing per row.
+  void fill(const AttnStream& kv, int32_t t0, int32_t nt) {
+    n = nt;
+    for (int32_t j = 0; j < nt;) {
+      const int32_t pos = t0 + j;
+      const int32_t in_block = pos % kv.block_size;
+      const int64_t slot0 = int64_t{kv.block_table[pos / kv.block_size]} * kv.block_size + in_block;
+      const int32_t run = std::min(nt - j, kv.block_size - in_block);
+      for (int32_t i = 0; i < run; ++i, ++j) {
+        k0[j] = row_at<E0>(kv.k0, slot0 + i, t0 + j);
+        k1[j] = kv.k1.width > 0 ? row_at<E1>(kv.k1, slot0 + i, t0 + j) : nullptr;
+        v[j] = row_at<EV>(kv.v, slot0 + i, t0 + j);
+      }
+    }
+  }
+};
+
+// Asks for the cache lines of [p, p + bytes) to be brought to L1.
+inline void prefetch_span(const void* p, int64_t bytes) {
+  const auto first = reinterpret_cast<uintptr_t>(p);
+  for (uintptr_t a = first & ~uintptr_t{63}; a < first + bytes; a += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
+  }
+}
+
+// The chunk kernel for k0, k1 and v elements of types E0, E1 and EV.
+template <class E0, class E1, class EV>
+void attention_chunk_typed(const AttnQuery& q, const AttnStream& kv, int32_t p0, int32_t p1,
+                           float* m, float* l, float* acc, int64_t acc_stride) {
   const int32_t nh = q.n_heads;
   const int32_t w0 = kv.k0.width, w1 = kv.k1.width, vw = kv.v.width;
   thread_local std::vector<float> scratch;
@@ -156,23 +200,38 @@ void attention_chunk_simd(const AttnQuery& q, const AttnStream& kv, int32_t p0, 
   }
   float* s = scratch.data();                  // [nh, kAttnTile] scores, then weights
   float* corr = s + int64_t{nh} * kAttnTile;  // [nh] this tile's rescale factors
-  const float* k0r[kAttnTile];
-  const float* k1r[kAttnTile];
-  const float* vr[kAttnTile];
+  // This tile's rows and the next one's: while a tile computes, the next
+  // tile's rows are prefetched (a core alone keeps too few misses in flight
+  // to stream the cache at the bandwidth the weights get).
+  TileRows<E0, E1, EV> tiles[2];
+  const int64_t k0_bytes = int64_t{w0} * sizeof(E0), k1_bytes = int64_t{w1} * sizeof(E1);
+  // MLA's values are its keys' first segment: prefetched once.
+  const bool v_is_k0 = kv.v.base == kv.k0.base && kv.v.stride == kv.k0.stride &&
+                       kv.v.paged == kv.k0.paged && vw <= w0;
+  const int64_t v_bytes = v_is_k0 ? 0 : int64_t{vw} * sizeof(EV);
+  tiles[0].fill(kv, p0, std::min(kAttnTile, p1 - p0));
   for (int32_t h = 0; h < nh; ++h) {
     m[h] = -INFINITY;
     l[h] = 0.0f;
   }
-  for (int32_t t0 = p0; t0 < p1; t0 += kAttnTile) {
+  for (int32_t t0 = p0, cur = 0; t0 < p1; t0 += kAttnTile, cur ^= 1) {
     const int32_t nt = std::min(kAttnTile, p1 - t0);
     const bool first = t0 == p0;
-    for (int32_t j = 0; j < nt; ++j) {
-      k0r[j] = row_of(kv.k0, kv, t0 + j);
-      k1r[j] = w1 > 0 ? row_of(kv.k1, kv, t0 + j) : nullptr;
-      vr[j] = row_of(kv.v, kv, t0 + j);
-    }
+    const TileRows<E0, E1, EV>& rows = tiles[cur];
+    TileRows<E0, E1, EV>& next = tiles[cur ^ 1];
+    next.n = 0;
+    if (t0 + kAttnTile < p1)
+      next.fill(kv, t0 + kAttnTile, std::min(kAttnTile, p1 - t0 - kAttnTile));
+    const E0* const* k0r = rows.k0;
+    const E1* const* k1r = rows.k1;
+    const EV* const* vr = rows.v;
     // Scores in blocks of 4 key rows × kScoreHeads heads, tails one by one.
     for (int32_t j = 0; j < nt; j += 4) {
+      for (int32_t jj = j; jj < std::min(j + 4, next.n); ++jj) {
+        prefetch_span(next.k0[jj], k0_bytes);
+        if (k1_bytes > 0) prefetch_span(next.k1[jj], k1_bytes);
+        if (v_bytes > 0) prefetch_span(next.v[jj], v_bytes);
+      }
       const bool four = j + 4 <= nt;
       int32_t h = 0;
       for (; h + kScoreHeads <= nh; h += kScoreHeads) {
@@ -219,6 +278,28 @@ void attention_chunk_simd(const AttnQuery& q, const AttnStream& kv, int32_t p0, 
     }
     pv_groups<kPvMaxHeads>(acc, acc_stride, s, corr, first, vr, nt, vw, 0, nh);
   }
+}
+
+// Calls f with a value of the element type of rows: float or uint16_t (half).
+template <class F>
+inline void with_element_type(const AttnRows& rows, F&& f) {
+  if (rows.type == DType::kF16) {
+    f(uint16_t{});
+  } else {
+    f(float{});
+  }
+}
+
+void attention_chunk_simd(const AttnQuery& q, const AttnStream& kv, int32_t p0, int32_t p1,
+                          float* m, float* l, float* acc, int64_t acc_stride) {
+  with_element_type(kv.k0, [&](auto e0) {
+    with_element_type(kv.k1, [&](auto e1) {
+      with_element_type(kv.v, [&](auto ev) {
+        attention_chunk_typed<decltype(e0), decltype(e1), decltype(ev)>(q, kv, p0, p1, m, l, acc,
+                                                                        acc_stride);
+      });
+    });
+  });
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace moelab::ops_internal {
 namespace {
@@ -30,6 +31,13 @@ struct Vec {
   }
   // The first n (< kW allowed) lanes of p; the others read as zero.
   static T load_n(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(mask(n), p); }
+  // IEEE half elements, widened exactly (an f16 KV cache); _n: the first n.
+  static T load_half(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static T load_half_n(const uint16_t* p, int64_t n) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask(n), p));
+  }
   static void store_n(float* p, T v, int64_t n) { _mm512_mask_storeu_ps(p, mask(n), v); }
   // v with the lanes from n on set to zero.
   static T keep_n(T v, int64_t n) { return _mm512_maskz_mov_ps(mask(n), v); }
@@ -100,6 +108,15 @@ struct Vec {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < 8 ? n : 8)), idx);
   }
   static T load_n(const float* p, int64_t n) { return _mm256_maskload_ps(p, mask(n)); }
+  static T load_half(const uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  // AVX2 has no 16-bit masked load: the tail goes through a zeroed buffer.
+  static T load_half_n(const uint16_t* p, int64_t n) {
+    alignas(16) uint16_t tail[8] = {};
+    std::memcpy(tail, p, sizeof(uint16_t) * static_cast<size_t>(n < 8 ? n : 8));
+    return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(tail)));
+  }
   static void store_n(float* p, T v, int64_t n) { _mm256_maskstore_ps(p, mask(n), v); }
   static T keep_n(T v, int64_t n) { return _mm256_and_ps(v, _mm256_castsi256_ps(mask(n))); }
   static T add(T a, T b) { return _mm256_add_ps(a, b); }

@@ -2,9 +2,12 @@
 // attention (scores, max-subtracted softmax, weighted sum of values), for
 // every kernel family the host runs and the three ways the model calls it
 // (GQA, MLA absorbed, MLA decompressed), over a paged cache with a shuffled
-// block table. Then the invariants the engine relies on: the split-context
-// (many threads) path gives the same bits as the single-thread path, a head
-// gives the same bits whatever other heads share its call, and reruns agree.
+// block table, with float32 or half (f16 cache) rows. Then the invariants the
+// engine relies on: the split-context (many threads) path gives the same bits
+// as the single-thread path, a head gives the same bits whatever other heads
+// share its call, and reruns agree.
+#include "kernels/attention.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,7 +17,7 @@
 #include <random>
 #include <vector>
 
-#include "kernels/attention.h"
+#include "base/fp16.h"
 #include "kernels/matmul.h"  // isa_supported
 
 namespace moelab {
@@ -203,6 +206,48 @@ TEST(Attention, HeadResultDoesNotDependOnItsCallmates) {
       attention_with_isa(isa, s.q, s.kv, s.n_ctx);
       EXPECT_EQ(0, std::memcmp(one.data(), all.data() + int64_t{h} * p.vw, p.vw * sizeof(float)))
           << isa_name(isa) << " head " << h;
+    }
+  }
+}
+
+// An f16 cache: the paged rows as IEEE half. Each half element is widened
+// exactly on load, so attention over half rows must give the bits of
+// attention over float rows holding the same (rounded) values, on every
+// kernel family and on the split path. The decompressed-MLA problems mix
+// types in one call: dense float k_nope and v, half k_pe from the cache.
+TEST(Attention, HalfRowsGiveTheBitsOfTheirFloatWidening) {
+  ThreadPool pool(4);
+  for (Isa isa : kIsas) {
+    if (!isa_supported(isa)) continue;
+    for (Problem p : problems()) {
+      std::vector<uint16_t> half(p.cache.size());
+      for (size_t i = 0; i < half.size(); ++i) {
+        half[i] = fp32_to_fp16(p.cache[i]);
+        p.cache[i] = fp16_to_fp32(half[i]);  // the float run reads the rounded values
+      }
+      const int64_t n = int64_t{p.n_heads} * p.vw;
+      std::vector<float> from_float(n), from_half(n), from_half_split(n);
+      const AttnUnit f = p.unit(from_float.data());
+      attention_with_isa(isa, f.q, f.kv, f.n_ctx);
+      auto half_unit = [&](float* out) {
+        AttnUnit h = p.unit(out);
+        for (AttnRows* r : {&h.kv.k0, &h.kv.k1, &h.kv.v}) {
+          if (!r->paged) continue;  // dense rows stay float
+          const int64_t offset = static_cast<const float*>(r->base) - p.cache.data();
+          r->base = half.data() + offset;
+          r->type = DType::kF16;
+        }
+        return h;
+      };
+      const AttnUnit h = half_unit(from_half.data());
+      attention_with_isa(isa, h.q, h.kv, h.n_ctx);
+      attention_run_with_isa(
+          isa, 1, [&](int64_t) { return half_unit(from_half_split.data()); }, pool);
+      EXPECT_EQ(0, std::memcmp(from_float.data(), from_half.data(), n * sizeof(float)))
+          << isa_name(isa) << " heads=" << p.n_heads << " w0=" << p.w0 << " ctx=" << p.n_ctx
+          << (p.k0_paged ? "" : " (mixed types)");
+      EXPECT_EQ(0, std::memcmp(from_half.data(), from_half_split.data(), n * sizeof(float)))
+          << isa_name(isa) << " split, ctx=" << p.n_ctx;
     }
   }
 }
