@@ -269,6 +269,7 @@ Result<ModelProfile> measure_variant(VariantContext& v, ModelProfile p) {
   EngineConfig config;
   config.max_seqs = 1;
   for (int32_t c : v.opts.concurrency) config.max_seqs = std::max(config.max_seqs, c);
+  config.kv_type = v.opts.kv_type;
   config.kv_cache_bytes = p.kv_bytes_per_token * tokens_needed(v.opts, config.block_size);
   auto engine = std::make_unique<Engine>(v.model, config, v.pool);
   StepBytes sb(m);
@@ -345,7 +346,7 @@ Result<std::vector<ModelProfile>> profile_model(const std::string& path, const s
   base.n_params_total = model->n_params_total();
   base.n_params_active = model->n_params_active();
   base.weight_bytes = model->weight_bytes();
-  base.kv_bytes_per_token = model->kv_layout().bytes_per_token();
+  base.kv_bytes_per_token = model->kv_layout(options.kv_type).bytes_per_token();
 
   std::vector<int32_t> caps = {0};
   if (base.moe) {

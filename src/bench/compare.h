@@ -23,6 +23,7 @@
 #include "base/thread_pool.h"
 #include "base/timer.h"  // physical_memory_bytes
 #include "base/units.h"  // binary_bytes, used by every report writer
+#include "tensor/dtype.h"
 
 namespace moelab {
 
@@ -39,6 +40,7 @@ struct CompareOptions {
   int64_t memory_budget = 0;  // bytes; 0: this machine's physical memory
   uint64_t seed = 1;          // prompts are seeded random token ids
   bool float_activations = false;  // true: --activations f32 (default: 8-bit integer dots)
+  DType kv_type = DType::kF32;     // KV cache elements (--kv-type)
 };
 
 // Throughput of `concurrency` sequences decoding together.

@@ -35,6 +35,7 @@ struct BenchSettings {
   RouterKnobs knobs;
   int32_t max_batch_tokens = 512;  // prefill chunk (llama-bench's n_ubatch)
   uint64_t seed = 1;
+  DType kv_type = DType::kF32;  // KV cache elements
   // Called with a short status line while a test runs (for a terminal).
   std::function<void(const std::string&)> progress;
 };

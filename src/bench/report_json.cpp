@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "bench/report.h"
+#include "model/kv_cache.h"
 
 namespace moelab {
 namespace {
@@ -192,6 +193,7 @@ json report_to_json(const CompareReport& r) {
         {"context_gen", o.context_gen},
         {"max_active_experts", o.max_active_experts},
         {"memory_budget_bytes", o.memory_budget},
+        {"kv_type", kv_type_name(o.kv_type)},
         {"seed", o.seed}}},
       {"profiles", profiles},
       {"not_measured", {"long_context_recall", "accuracy"}},

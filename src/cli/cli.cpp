@@ -2,8 +2,10 @@
 
 #include <cstdio>
 
+#include "base/check.h"
 #include "base/thread_pool.h"
 #include "cli/command.h"
+#include "model/kv_cache.h"
 
 namespace moelab {
 
@@ -28,6 +30,21 @@ void RunOptions::add_to(CLI::App* app) {
       ->check(CLI::IsMember({"q8", "f32"}));
   app->add_option("--kv-cache-mib", kv_cache_mib, "KV cache size in MiB (default: what the request needs)")
       ->check(CLI::Range(0, 1 << 22));
+  add_kv_type_option(app, kv_type);
+}
+
+CLI::Option* add_kv_type_option(CLI::App* app, std::string& kv_type) {
+  return app
+      ->add_option("--kv-type", kv_type,
+                   "KV cache elements: f32 (default, exact) or f16 (half the memory and the "
+                   "cache reads; rounds K and V as llama.cpp's default cache does)")
+      ->check(CLI::IsMember({"f32", "f16"}));
+}
+
+DType kv_type_of(const std::string& name) {
+  const Result<DType> type = parse_kv_type(name);
+  MOELAB_CHECK_MSG(type.is_ok(), "--kv-type was not checked");
+  return *type;
 }
 
 int RunOptions::thread_count() const { return threads > 0 ? threads : physical_core_count(); }

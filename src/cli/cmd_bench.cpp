@@ -26,6 +26,7 @@ struct BenchArgs {
   int max_active_experts = 0;
   float expert_threshold = 1.0f;
   std::string activations = "q8";
+  std::string kv_type = "f32";
   int batch = 512;
   int bandwidth_mib = 512;
   double bandwidth_gbs = 0;
@@ -137,6 +138,7 @@ int run_bench(const BenchArgs& a) {
       options.max_active_experts = a.max_active_experts;
       options.expert_threshold = a.expert_threshold;
       options.activations = a.activations;
+      options.kv_type = a.kv_type;
       auto session = ModelSession::open(path, options, false);
       if (!session.is_ok()) return fail(session.status());
       Model& model = *session->model;
@@ -156,6 +158,7 @@ int run_bench(const BenchArgs& a) {
       settings.reps = a.reps;
       settings.knobs = options.knobs();
       settings.max_batch_tokens = a.batch;
+      settings.kv_type = options.kv();
       if (tty) {
         settings.progress = [](const std::string& s) {
           std::fprintf(stderr, "\r\033[K%s", s.c_str());
@@ -172,8 +175,9 @@ int run_bench(const BenchArgs& a) {
         // cache is a large part of the traffic (deepseek at 4096: a fifth).
         const int64_t kv_read =
             test.n_prompt == 0 && test.n_gen > 0
-                ? static_cast<int64_t>(static_cast<double>(model.kv_layout().bytes_per_token()) *
-                                       (test.n_depth + (test.n_gen + 1) / 2.0))
+                ? static_cast<int64_t>(
+                      static_cast<double>(model.kv_layout(settings.kv_type).bytes_per_token()) *
+                      (test.n_depth + (test.n_gen + 1) / 2.0))
                 : 0;
         const int64_t bytes = model.bytes_per_token(m->avg_active_experts) + kv_read;
         const double floor_ts = bandwidth * 1e9 / static_cast<double>(bytes);
@@ -191,6 +195,8 @@ int run_bench(const BenchArgs& a) {
           j["n_ubatch"] = a.batch;
           j["n_threads"] = n_threads;
           j["activations"] = a.activations;
+          j["type_k"] = a.kv_type;  // llama-bench's names for the cache types
+          j["type_v"] = a.kv_type;
           j["cpu_info"] = std::string(isa_name(cpu_features().best_isa()));
           j["test"] = test.name();
           j["n_prompt"] = test.n_prompt;
@@ -274,6 +280,7 @@ void register_bench(CLI::App& app, CommandList& commands) {
   sub->add_option("--activations", a->activations,
                   "Token rows against quantized weights: q8 (8-bit integer dots) or f32")
       ->check(CLI::IsMember({"q8", "f32"}));
+  add_kv_type_option(sub, a->kv_type);
   auto* json = sub->add_flag("--json", a->json, "One JSON object per line per test");
   sub->add_flag("--md", a->md, "A markdown table (the default)")->excludes(json);
   sub->add_option("--peer", a->peer,

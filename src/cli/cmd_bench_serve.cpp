@@ -29,6 +29,7 @@ struct BenchServeArgs {
   int threads = 0;
   std::string activations = "q8";
   int kv_cache_mib = 0;
+  std::string kv_type = "f32";
   int max_batch_tokens = 512;
 };
 
@@ -90,9 +91,11 @@ int bench_serve(const BenchServeArgs& a) {
     EngineConfig ec;
     ec.max_seqs = std::max(1, max_conc);
     ec.max_batch_tokens = a.max_batch_tokens;
-    ec.kv_cache_bytes = a.kv_cache_mib > 0 ? int64_t{a.kv_cache_mib} << 20
-                                            : session->model->kv_layout().bytes_per_token() *
-                                                  (a.prompt_len + a.gen_len + 2 * ec.block_size) * ec.max_seqs;
+    ec.kv_type = kv_type_of(a.kv_type);
+    ec.kv_cache_bytes = a.kv_cache_mib > 0
+                            ? int64_t{a.kv_cache_mib} << 20
+                            : session->model->kv_layout(ec.kv_type).bytes_per_token() *
+                                  (a.prompt_len + a.gen_len + 2 * ec.block_size) * ec.max_seqs;
     engine = std::make_unique<Engine>(*session->model, ec, *session->pool, session->eog_tokens());
     auto source = chat_template_from_gguf(session->model->file());
     if (!source.is_ok()) return fail(source.status());
@@ -153,6 +156,8 @@ void register_bench_serve(CLI::App& app, CommandList& commands) {
   sub->add_option("--activations", a->activations, "In-process server: q8 or f32 activations")
       ->check(CLI::IsMember({"q8", "f32"}));
   sub->add_option("--kv-cache-mib", a->kv_cache_mib, "In-process server: KV cache MiB")->check(CLI::Range(0, 1 << 22));
+  add_kv_type_option(sub, a->kv_type)
+      ->description("In-process server: KV cache elements, f32 or f16");
   sub->add_option("--max-batch-tokens", a->max_batch_tokens, "In-process server: tokens per step")
       ->check(CLI::Range(1, 1 << 20));
   commands.push_back({sub, [a] { return bench_serve(*a); }});

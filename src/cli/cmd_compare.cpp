@@ -29,6 +29,7 @@ struct CompareArgs {
   bool json = false;
   int threads = 0;
   std::string activations = "q8";
+  std::string kv_type = "f32";
   CompareOptions opts;
 };
 
@@ -82,6 +83,7 @@ int run_compare(CompareArgs& a) {
     if (c < 1) return fail("--contexts: " + std::to_string(c) + " is not positive");
   a.opts.concurrency = *conc;
   a.opts.float_activations = a.activations == "f32";
+  a.opts.kv_type = kv_type_of(a.kv_type);
   a.opts.contexts = *ctx;
   if (!a.max_active_experts.empty()) {
     auto caps = parse_int_list(a.max_active_experts, "--max-active-experts");
@@ -154,6 +156,7 @@ void register_compare(CLI::App& app, CommandList& commands) {
   sub->add_option("--concurrency", a->concurrency, "Concurrency levels, e.g. 1,4,16,32")->capture_default_str();
   sub->add_option("--activations", a->activations, "q8 (8-bit integer dots, default) or f32")
       ->check(CLI::IsMember({"q8", "f32"}));
+  add_kv_type_option(sub, a->kv_type);
   sub->add_option("--gen", a->opts.gen, "Tokens of the latency run")->check(CLI::Range(2, 1 << 20))->capture_default_str();
   sub->add_option("--prompt-len", a->opts.prompt_len, "Prompt tokens of the latency run")
       ->check(CLI::Range(1, 1 << 20))->capture_default_str();

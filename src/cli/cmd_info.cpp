@@ -74,6 +74,7 @@ nlohmann::ordered_json describe(const Model& m) {
   j["weight_bytes"] = m.weight_bytes();
   j["bytes_per_token"] = m.bytes_per_token();
   j["kv_bytes_per_token"] = m.kv_layout().bytes_per_token();
+  j["kv_bytes_per_token_f16"] = m.kv_layout(DType::kF16).bytes_per_token();
   return j;
 }
 

@@ -31,6 +31,7 @@ struct ServeArgs {
   std::string model_name;
   std::string mla_mode = "auto";
   std::string activations = "q8";
+  std::string kv_type = "f32";
   bool no_prefix_cache = false;
 };
 
@@ -48,6 +49,7 @@ int serve(const ServeArgs& a) {
   options.threads = a.threads;
   options.mla_mode = a.mla_mode;
   options.activations = a.activations;
+  options.kv_type = a.kv_type;
   auto session = ModelSession::open(a.model, options, /*need_tokenizer=*/true);
   if (!session.is_ok()) return fail(session.status());
   ModelSession& s = *session;
@@ -57,11 +59,12 @@ int serve(const ServeArgs& a) {
   config.max_batch_tokens = a.max_batch_tokens;
   config.prefix_cache = !a.no_prefix_cache;
   const int64_t ctx = s.model->config().n_ctx_train > 0 ? s.model->config().n_ctx_train : 4096;
-  config.kv_cache_bytes =
-      a.kv_cache_mib > 0 ? int64_t{a.kv_cache_mib} << 20
-                         : s.model->kv_layout().bytes_per_token() * (std::min<int64_t>(ctx, 4096) + config.block_size) *
-                               a.max_seqs;
+  config.kv_cache_bytes = a.kv_cache_mib > 0
+                              ? int64_t{a.kv_cache_mib} << 20
+                              : s.model->kv_layout(options.kv()).bytes_per_token() *
+                                    (std::min<int64_t>(ctx, 4096) + config.block_size) * a.max_seqs;
   config.mla_mode = options.mla();
+  config.kv_type = options.kv();
   Engine engine(*s.model, config, *s.pool, s.eog_tokens());
 
   auto source = chat_template_from_gguf(s.model->file());
@@ -129,6 +132,7 @@ void register_serve(CLI::App& app, CommandList& commands) {
       ->check(CLI::Range(1, 1 << 20));
   sub->add_option("--kv-cache-mib", a->kv_cache_mib, "KV cache size in MiB (default: max-seqs full contexts)")
       ->check(CLI::Range(0, 1 << 22));
+  add_kv_type_option(sub, a->kv_type);
   sub->add_option("--queue", a->queue, "Requests waiting beyond the running ones; more get 429")
       ->check(CLI::Range(0, 1 << 16));
   sub->add_option("-t,--threads", a->threads, "Compute threads (default: physical cores)")

@@ -37,6 +37,11 @@ void register_quantize(CLI::App& app, CommandList& commands);
 int fail(const Status& status);
 int fail(const std::string& message);
 
+// --kv-type, as every command that builds a KV cache offers it.
+CLI::Option* add_kv_type_option(CLI::App* app, std::string& kv_type);
+// "f32" or "f16" (checked by add_kv_type_option) → the element type.
+DType kv_type_of(const std::string& name);
+
 // Options every subcommand that runs a model shares.
 struct RunOptions {
   int threads = 0;                // 0: physical cores
@@ -45,6 +50,7 @@ struct RunOptions {
   std::string mla_mode = "auto";
   std::string activations = "q8";  // "q8" (integer dots) or "f32"
   int kv_cache_mib = 0;           // 0: enough for the request
+  std::string kv_type = "f32";    // KV cache elements: "f32" or "f16"
   void add_to(CLI::App* app);
   RouterKnobs knobs() const { return RouterKnobs{max_active_experts, expert_threshold}; }
   // The parsed --mla-mode (CLI11 has already checked it is one of the names).
@@ -54,6 +60,8 @@ struct RunOptions {
                                         : MlaMode::kAuto;
   }
   int thread_count() const;
+  // The parsed --kv-type (CLI11 has already checked the name).
+  DType kv() const { return kv_type_of(kv_type); }
 };
 
 // "1,2,3" → {1, 2, 3}; an error names the bad element.

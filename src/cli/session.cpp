@@ -49,12 +49,13 @@ Status ModelSession::validate_knobs() const {
 
 std::unique_ptr<Engine> ModelSession::make_engine(int64_t tokens_needed, int32_t max_seqs) const {
   EngineConfig config;
-  const int64_t per_token = model->kv_layout().bytes_per_token();
+  const int64_t per_token = model->kv_layout(options.kv()).bytes_per_token();
   config.kv_cache_bytes = options.kv_cache_mib > 0
                               ? int64_t{options.kv_cache_mib} << 20
                               : per_token * (tokens_needed + config.block_size) * max_seqs;
   config.max_seqs = max_seqs;
   config.mla_mode = options.mla();
+  config.kv_type = options.kv();
   return std::make_unique<Engine>(*model, config, *pool, eog_tokens());
 }
 

@@ -46,8 +46,9 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelO
   return model;
 }
 
-KvLayout Model::kv_layout() const {
+KvLayout Model::kv_layout(DType type) const {
   KvLayout l;
+  l.type = type;
   l.n_layer = config_.n_layer_run();
   if (config_.attention == AttentionKind::kMla) {
     l.k_width = config_.mla.kv_lora_rank + config_.mla.qk_rope_head_dim;
@@ -55,6 +56,7 @@ KvLayout Model::kv_layout() const {
   } else {
     l.k_width = config_.n_head_kv * config_.head_dim_k;
     l.v_width = config_.n_head_kv * config_.head_dim_v;
+    l.n_heads = config_.n_head_kv;
   }
   return l;
 }

@@ -59,7 +59,8 @@ class Model {
   const GgufFile& file() const { return file_; }
   Activations activations() const { return act_; }
   const ModelWeights& weights() const { return weights_; }
-  KvLayout kv_layout() const;
+  // The KV cache layout for elements of `type` (kF32 or kF16).
+  KvLayout kv_layout(DType type = DType::kF32) const;
 
   // Bytes of weights in the file, and parameters in total / active per token.
   int64_t weight_bytes() const;

@@ -45,7 +45,8 @@ Engine::Engine(Model& model, const EngineConfig& config, ThreadPool& pool,
       config_(config),
       pool_(pool),
       eog_(std::move(eog_tokens)),
-      cache_(KvCache::with_budget(model.kv_layout(), config.block_size, config.kv_cache_bytes)),
+      cache_(KvCache::with_budget(model.kv_layout(config.kv_type), config.block_size,
+                                  config.kv_cache_bytes)),
       blocks_(cache_.n_blocks(), config.block_size),
       expert_stats_(model.config()) {}
 

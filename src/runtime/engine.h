@@ -38,6 +38,7 @@ struct EngineConfig {
   int32_t max_batch_tokens = 512;  // tokens per step (decodes + prefill chunks)
   bool prefix_cache = true;
   MlaMode mla_mode = MlaMode::kAuto;
+  DType kv_type = DType::kF32;  // KV cache elements: kF32 or kF16
 };
 
 struct Request {

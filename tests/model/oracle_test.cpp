@@ -103,5 +103,42 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
+// An f16 cache against llama.cpp's logits (which used an F32 cache) on the
+// F32 cases: rounding the cached K and V to half moves the logits by about
+// 2e-3 on these models, so 1e-2, with every argmax unchanged. The exact
+// check of the half path is the numpy reference's (test_numpy_reference.py,
+// which rounds its own cache) and the kernel test's bit identity.
+TEST(OracleF16Cache, StaysNearLlamaCppAndKeepsEveryArgmax) {
+  ThreadPool pool(2);
+  for (const char* name :
+       {"llama-dense", "mixtral-moe", "qwen2moe", "qwen3moe", "deepseek-v3", "deepseek-v3-yarn"}) {
+    const nlohmann::json meta = read_case(name);
+    auto model = Model::load(oracle_dir() + "/" + name + ".gguf");
+    ASSERT_TRUE(model.is_ok()) << model.status().message();
+    const auto tokens = meta["tokens"].get<std::vector<int32_t>>();
+    const std::vector<float> expected = read_f32(oracle_dir() + "/" + name + ".logits.f32");
+    for (MlaMode mode : {MlaMode::kAbsorbed, MlaMode::kDecompressed}) {
+      ForwardOptions options;
+      options.mla_mode = mode;
+      const std::vector<float> f32 = all_logits(**model, tokens, pool, 16, options);
+      const std::vector<float> f16 =
+          all_logits(**model, tokens, pool, 16, options, {}, DType::kF16);
+      const double diff = max_abs_diff(f16, expected);
+      EXPECT_LE(diff, 1e-2) << name;
+      // The half cache really rounds: otherwise this test would pass on an f32 cache.
+      EXPECT_GT(max_abs_diff(f16, f32), 0.0) << name;
+      const int32_t n_vocab = meta["n_vocab"].get<int32_t>();
+      EXPECT_EQ(argmax_rows(f16, n_vocab), argmax_rows(expected, n_vocab)) << name;
+      const bool mla = (*model)->config().attention == AttentionKind::kMla;
+      std::printf("[oracle f16 cache] %-18s %-12s max |diff| vs llama.cpp = %.3g\n", name,
+                  !mla                         ? ""
+                  : mode == MlaMode::kAbsorbed ? "absorbed"
+                                               : "decompressed",
+                  diff);
+      if (!mla) break;  // one form only
+    }
+  }
+}
+
 }  // namespace
 }  // namespace moelab

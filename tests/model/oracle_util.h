@@ -31,14 +31,15 @@ inline std::vector<float> read_f32(const std::string& path) {
 }
 
 // Logits for every position of `tokens`, run as one sequence in one batch.
-// block_size lets paging tests use tiny blocks.
+// block_size lets paging tests use tiny blocks; kv_type picks the cache's
+// elements (f32 or f16).
 inline std::vector<float> all_logits(Model& model, const std::vector<int32_t>& tokens,
                                      ThreadPool& pool, int32_t block_size = 16,
-                                     const ForwardOptions& options = {},
-                                     RouterKnobs knobs = {}) {
+                                     const ForwardOptions& options = {}, RouterKnobs knobs = {},
+                                     DType kv_type = DType::kF32) {
   const int32_t n = static_cast<int32_t>(tokens.size());
   const int32_t n_blocks = (n + block_size - 1) / block_size;
-  KvCache cache(model.kv_layout(), block_size, n_blocks);
+  KvCache cache(model.kv_layout(kv_type), block_size, n_blocks);
   std::vector<int32_t> table(n_blocks);
   for (int32_t i = 0; i < n_blocks; ++i) table[i] = n_blocks - 1 - i;  // out of order on purpose
   Batch batch;

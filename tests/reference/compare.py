@@ -56,7 +56,7 @@ def compare_arrays(name, actual, expected, tol):
 
 
 def check_logits_file(name, model, tokens, logits_path, tol, max_active_experts=None,
-                      expert_threshold=None):
+                      expert_threshold=None, kv_cache_type="f32"):
     """Compares the logits in `logits_path` with the reference.
 
     model: a model_np.ReferenceModel or a GGUF path. Returns a CaseResult (never raises for
@@ -64,7 +64,7 @@ def check_logits_file(name, model, tokens, logits_path, tol, max_active_experts=
     """
     if not isinstance(model, model_np.ReferenceModel):
         model = model_np.ReferenceModel(model)
-    expected, _ = model.forward(tokens, max_active_experts, expert_threshold)
+    expected, _ = model.forward(tokens, max_active_experts, expert_threshold, kv_cache_type)
     try:
         actual = read_logits_f32(logits_path, len(tokens), expected.shape[1])
     except (OSError, ValueError) as e:

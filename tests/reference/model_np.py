@@ -294,7 +294,15 @@ class ReferenceModel:
 
     # --- forward ---------------------------------------------------------------------------
 
-    def forward(self, tokens, max_active_experts=None, expert_threshold=None):
+    def forward(self, tokens, max_active_experts=None, expert_threshold=None,
+                kv_cache_type="f32"):
+        """Logits [T, n_vocab] and the active experts per MoE layer. kv_cache_type "f16"
+        rounds what a KV cache holds (GQA: roped k and v; MLA: the normed latent c and the
+        roped k_pe) to IEEE half before attention reads it, as an f16 cache does."""
+        if kv_cache_type not in ("f32", "f16"):
+            raise ValueError(f"kv_cache_type must be f32 or f16, not {kv_cache_type!r}")
+        self._cached = (lambda a: a.astype(np.float16).astype(a.dtype)) \
+            if kv_cache_type == "f16" else (lambda a: a)
         tokens = np.asarray(tokens, dtype=np.int64)
         embd = self.w("token_embd.weight")  # [n_vocab, n_embd]
         if tokens.min() < 0 or tokens.max() >= embd.shape[0]:
@@ -333,7 +341,8 @@ class ReferenceModel:
             q = rms_norm(q, self.w(p + "attn_q_norm.weight"), self.eps)
             k = rms_norm(k, self.w(p + "attn_k_norm.weight"), self.eps)
         q = self.rope(q, positions)
-        k = self.rope(k, positions)
+        k = self._cached(self.rope(k, positions))
+        v = self._cached(v)
         group = self.n_head // self.n_head_kv  # query head j reads kv head j // group
         k = np.repeat(k, group, axis=1)
         v = np.repeat(v, group, axis=1)
@@ -356,7 +365,8 @@ class ReferenceModel:
         c_kv = rms_norm(kv_a[:, :kv_lora], self.w(p + "attn_kv_a_norm.weight"), self.eps)
         k_pe = kv_a[:, None, kv_lora:]  # [T, 1, rope], shared by all heads, not normed
         q_pe = self.rope(q[:, :, nope:], positions)
-        k_pe = self.rope(k_pe, positions)
+        k_pe = self._cached(self.rope(k_pe, positions))
+        c_kv = self._cached(c_kv)
         if self.has(p + "attn_k_b.weight"):
             w_uk = self.w(p + "attn_k_b.weight")  # [H, kv_lora, nope]
             w_uv = self.w(p + "attn_v_b.weight")  # [H, v_dim, kv_lora]

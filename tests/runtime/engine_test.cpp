@@ -95,6 +95,33 @@ TEST_P(BatchInvariance, GreedyTokensAloneEqualTokensInABatchOfEight) {
   }
 }
 
+// The same with an f16 cache (a GQA and an MLA model, 8-bit activations).
+TEST(BatchInvariance, HoldsWithAHalfCache) {
+  for (const char* name : {"qwen3moe", "deepseek-v3"}) {
+    auto model = load(name);
+    ThreadPool pool(2);
+    const int32_t n_vocab = model->config().n_vocab;
+    std::vector<Request> requests;
+    for (int32_t i = 0; i < 8; ++i)
+      requests.push_back(greedy(prompt_of(i, 3 + 5 * i, n_vocab), 12));
+    EngineConfig config;
+    config.kv_cache_bytes = int64_t{32} << 20;
+    config.prefix_cache = false;
+    config.kv_type = DType::kF16;
+    std::vector<std::vector<int32_t>> alone;
+    for (const Request& r : requests) {
+      Engine engine(*model, config, pool);
+      alone.push_back(run_all(engine, {r})[0]);
+    }
+    Engine together(*model, config, pool);
+    EXPECT_EQ(together.kv_cache().layout().type, DType::kF16);
+    const auto batched = run_all(together, requests);
+    for (size_t i = 0; i < requests.size(); ++i) {
+      EXPECT_EQ(alone[i], batched[i]) << name << " sequence " << i << " changed when batched";
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, BatchInvariance,
                          ::testing::Combine(::testing::Values("llama-dense", "mixtral-moe",
                                                               "qwen2moe", "qwen3moe", "deepseek-v3",

@@ -64,6 +64,16 @@ kv=$("$MOELAB" info "$ORACLE/deepseek-v3.gguf" --json | $PY -c "import json,sys;
 [[ $kv == $(( 3 * (32 + 16) * 4 )) ]] || die "deepseek-v3 kv_bytes_per_token = $kv, want 3 layers x (32+16) x 4"
 ok "MLA KV bytes per token = layers x (kv_lora + rope) x 4"
 
+# --kv-type f16: half the cache bytes in info; run and serve's engine use it.
+kv16=$("$MOELAB" info "$ORACLE/deepseek-v3.gguf" --json | $PY -c "import json,sys; print(json.load(sys.stdin)['kv_bytes_per_token_f16'])")
+[[ $kv16 == $(( kv / 2 )) ]] || die "deepseek-v3 kv_bytes_per_token_f16 = $kv16, want $(( kv / 2 ))"
+"$MOELAB" run "$ORACLE/qwen3moe.gguf" -p "abc" -n 4 --temp 0 --kv-type f16 >"$WORK/f16.txt" 2>/dev/null
+[[ -s $WORK/f16.txt ]] || die "run --kv-type f16 printed nothing"
+ok "--kv-type f16: half the KV bytes per token, run generates"
+set +e; "$MOELAB" run "$ORACLE/qwen3moe.gguf" -p hi --kv-type q8_0 >/dev/null 2>"$WORK/err.txt"; rc=$?; set -e
+[[ $rc -ne 0 && $rc -lt 128 ]] && grep -q "kv-type: q8_0 not in {f32,f16}" "$WORK/err.txt" || die "--kv-type q8_0: rc $rc, $(cat "$WORK/err.txt")"
+ok "--kv-type q8_0 is refused, naming the choices"
+
 # --expert-stats writes JSON with per-layer counts.
 "$MOELAB" run "$ORACLE/deepseek-v3.gguf" -p "abc" -n 4 --temp 0 --max-active-experts 2 --expert-stats "$WORK/stats.json" >/dev/null 2>"$WORK/err.txt"
 $PY -c "import json; j=json.load(open('$WORK/stats.json')); assert abs(j['avg_active_experts']-2)<1e-9; assert len(j['layers'])==2"

@@ -8,6 +8,9 @@ prints): `$MOELAB make-model --preset NAME -o DIR/NAME.gguf`, then
   - F32 presets within 1e-4;
   - on MoE presets also `--max-active-experts K` for K = 1..expert_used_count and
     `--expert-threshold P` for P in 0.3, 0.7, 1.0;
+  - F32 presets with `--kv-type f16` (DeepSeek in both MLA forms) against the reference
+    with its cached K and V rounded to half, within 4e-4 (the rounding itself moves the
+    logits by about 2e-3);
   - `--type q8_0` and `--type q4_k` of one dense and one MoE preset within 1e-3, run with
     `--activations f32` (the reference dequantizes the same file's weights and keeps
     activations in float; the default 8-bit activations are checked against llama.cpp by
@@ -42,6 +45,11 @@ QUANT_TYPES = ["q8_0", "q4_k"]
 QUANT_PRESETS = ["tiny-llama", "tiny-deepseek2"]  # one dense, one MoE
 F32_TOL = 1e-4
 QUANT_TOL = 1e-3
+# Rounding the cache to half moves these logits by about 2e-3. The reference rounds float64
+# values and moelab float32 ones, so an element that sits on a half rounding boundary can
+# land one half-ulp apart (seen: 8.5e-5 on tiny-deepseek2-lite); the bar stays 5x below the
+# effect it checks.
+F16_KV_TOL = 4e-4
 N_TOKENS = 20
 COMMAND_TIMEOUT_S = 300
 
@@ -113,6 +121,14 @@ def preset_cases(model, weight_type):
         for p in THRESHOLDS:
             cases.append((f"expert-threshold {p}", ["--expert-threshold", str(p)],
                           {"expert_threshold": p}, tol))
+    if weight_type is None:
+        # The f16 KV cache: the reference rounds what the cache holds to half. MLA in both
+        # forms, since they read the rounded latent differently.
+        modes = [["--mla-mode", m] for m in ("absorbed", "decompressed")] \
+            if model.arch == "deepseek2" else [[]]
+        for mode in modes:
+            cases.append((" ".join(["kv-type f16"] + mode[1:]), ["--kv-type", "f16"] + mode,
+                          {"kv_cache_type": "f16"}, F16_KV_TOL))
     return cases
 
 
@@ -143,7 +159,7 @@ def check_model(moelab, work, preset, weight_type, results):
             print(results[-1].line(), flush=True)
             continue
         result = compare.check_logits_file(case_name, model, tokens, out, tol, **knobs)
-        if knobs:
+        if knobs and "kv_cache_type" not in knobs:
             _, active = model.forward(tokens, **knobs)
             counts = np.concatenate(active) if active else np.zeros(0)
             result.detail += f"; reference active experts/token mean {counts.mean():.2f}"

@@ -170,6 +170,8 @@ def check_bench(work):
             want_kv = int(kv_pos * (r["n_depth"] + (r["n_gen"] + 1) / 2)) if r["n_gen"] > 0 else 0
             check(r["kv_read_bytes_per_token"] == want_kv,
                   f"{tag}: KV bytes read per token {r['kv_read_bytes_per_token']}, want {want_kv}")
+            check(r.get("type_k") == "f32" and r.get("type_v") == "f32",
+                  f"{tag}: the cache types, under llama-bench's names")
             if preset == "tiny-qwen3moe":
                 used = gguf_np.GgufFile(path).metadata["qwen3moe.expert_used_count"]
                 check(abs(r["avg_active_experts"] - used) < 1e-9, f"{tag}: {used} experts a token")
@@ -181,6 +183,20 @@ def check_bench(work):
                   "bench --max-active-experts 1: one expert a token")
             check(all(c["bytes_per_token"] < r["bytes_per_token"] for c, r in zip(capped, rows)),
                   "bench --max-active-experts 1: fewer bytes per token")
+        # An f16 cache: named in type_k/type_v, and decode reads half the cache bytes.
+        half = bench(path, "--kv-type", "f16")
+        kv_f16 = info_json(path)["kv_bytes_per_token_f16"]
+        check(2 * kv_f16 == info_json(path)["kv_bytes_per_token"], "info: f16 cache bytes are half")
+        for h, r in zip(half, rows):
+            tag = f"bench {preset} --kv-type f16 {h.get('test')}"
+            check(h.get("type_k") == "f16" and h.get("type_v") == "f16", f"{tag}: type_k/type_v")
+            check(2 * h.get("kv_read_bytes_per_token", -1) in (r["kv_read_bytes_per_token"],
+                                                                r["kv_read_bytes_per_token"] + 1),
+                  f"{tag}: half the KV bytes ({h.get('kv_read_bytes_per_token')} against "
+                  f"{r['kv_read_bytes_per_token']})")
+        proc = subprocess.run([MOELAB, "bench", path, "--kv-type", "q4_0"], capture_output=True,
+                              text=True)
+        check(proc.returncode != 0 and "q4_0" in proc.stderr, "bench --kv-type q4_0 is refused")
         md = run("bench", path, "-p", "8", "-n", "2", "-r", "1", "--bandwidth-mib", "16")
         check(md.startswith("| model |") and md.count("\n") == 4, "bench: a markdown table by default")
     check_bench_peer(work, path)

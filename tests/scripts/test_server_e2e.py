@@ -1,8 +1,8 @@
 """End-to-end checks of `moelab serve` over loopback: batching leaves greedy
 outputs unchanged, the prefix cache serves repeated prompts, stop strings and
 echo logprobs behave, bad input gets OpenAI-shaped 4xx and never leaks a KV
-block, disconnects cancel, per-request expert caps match `moelab run`, and
-SIGTERM drains."""
+block, disconnects cancel, per-request expert caps match `moelab run`,
+batching and the prefix cache hold with an f16 KV cache, and SIGTERM drains."""
 import json
 import os
 import socket
@@ -296,6 +296,12 @@ def main():
         test_bad_input(s)
         s.wait_idle()
         check(s.stop() == 0, "exit code")
+    # An f16 KV cache, on the MLA model: batching and the prefix cache leave outputs unchanged.
+    with Server(moe, "--api-key", KEY, "-t", "2", "--max-seqs", "32", "--kv-type", "f16") as s:
+        test_batch_invariance(s)
+        test_prefix_cache(s)
+        s.wait_idle()
+        check(s.stop() == 0, "exit code (f16 cache)")
     test_disconnect_and_queue(dense)
     test_experts(moe)
     test_sigterm(dense)

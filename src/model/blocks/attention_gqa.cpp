@@ -54,8 +54,8 @@ void Model::attention_gqa(int32_t layer, const Batch& batch, KvCache& cache, Thr
     }
     w.rope.apply(qt, c.n_head, hd, batch.positions[t]);
     w.rope.apply(kt, c.n_head_kv, hd, batch.positions[t]);
-    std::copy(kt, kt + nk, cache.k(layer, w.slot[t]));
-    std::copy(v + t * nv, v + t * nv + nv, cache.v(layer, w.slot[t]));
+    cache.store_k(layer, w.slot[t], kt);
+    cache.store_v(layer, w.slot[t], v + t * nv);
   }
 
   // Attention: one unit per (token, KV head) with its group of query heads,
@@ -63,7 +63,6 @@ void Model::attention_gqa(int32_t layer, const Batch& batch, KvCache& cache, Thr
   // units by context chunk and head when there are fewer than threads).
   float* out = grow(w.attn, n * int64_t{c.n_head} * hdv);  // [n_tokens, n_head·hdv]
   const int32_t group = c.n_head / c.n_head_kv;
-  const KvLayout& kvl = cache.layout();
   attention_run(int64_t{n} * c.n_head_kv, [&](int64_t u) {
     const int32_t t = static_cast<int32_t>(u / c.n_head_kv);
     const int32_t kvh = static_cast<int32_t>(u % c.n_head_kv);
@@ -76,8 +75,8 @@ void Model::attention_gqa(int32_t layer, const Batch& batch, KvCache& cache, Thr
     x.q.scale = c.attn_scale;
     x.q.out = out + (int64_t{t} * c.n_head + int64_t{kvh} * group) * hdv;
     x.q.out_stride = hdv;
-    x.kv.k0 = {cache.k(layer, 0) + int64_t{kvh} * hd, kvl.k_width, hd, true};
-    x.kv.v = {cache.v(layer, 0) + int64_t{kvh} * hdv, kvl.v_width, hdv, true};
+    x.kv.k0 = cache.k_rows(layer, kvh, 0, hd);
+    x.kv.v = cache.v_rows(layer, kvh, 0, hdv);
     x.kv.block_table = seq.block_table;
     x.kv.block_size = cache.block_size();
     return x;

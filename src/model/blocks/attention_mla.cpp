@@ -124,7 +124,7 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
     rms_norm(row, kv_norm, row, r, c.rms_eps);
     w.rope.apply(row + r, 1, rope, batch.positions[t]);
     w.rope.apply(q + int64_t{t} * nh * qk + nope, nh, qk, batch.positions[t]);
-    std::copy(row, row + lat_w, cache.k(layer, w.slot[t]));
+    cache.store_k(layer, w.slot[t], row);
   }
 
   // Plan each sequence.
@@ -153,7 +153,9 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
   auto slot_of = [&](const BatchSequence& seq, int32_t p) {
     return int64_t{seq.block_table[p / bs]} * bs + p % bs;
   };
-  const float* lat_base = cache.k(layer, 0);  // [slots, kv_lora + rope]
+  // The cache's latent rows [slots, kv_lora + rope]: c, then k_pe.
+  const AttnRows cache_c = cache.k_rows(layer, 0, 0, r);
+  const AttnRows cache_k_pe = cache.k_rows(layer, 0, r, rope);
 
   // ---- absorbed form, for all tokens of absorbed sequences at once ----
   std::vector<int32_t>& abs_tokens = w.mla_absorbed_tokens;
@@ -186,9 +188,9 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
       x.q.scale = c.attn_scale;
       x.q.out = u + i * nh * r;
       x.q.out_stride = r;
-      x.kv.k0 = {lat_base, lat_w, r, true};
-      x.kv.k1 = {lat_base + r, lat_w, rope, true};
-      x.kv.v = {lat_base, lat_w, r, true};
+      x.kv.k0 = cache_c;
+      x.kv.k1 = cache_k_pe;
+      x.kv.v = cache_c;
       x.kv.block_table = batch.sequences[batch.seq[t]].block_table;
       x.kv.block_size = bs;
       return x;
@@ -209,10 +211,8 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
     const BatchSequence& seq = batch.sequences[batch.seq[p.tokens[0]]];
     const int32_t ctx = p.n_ctx;
     float* latent = grow(w.latent, int64_t{ctx} * r);  // [ctx, kv_lora]
-    for (int32_t pos = 0; pos < ctx; ++pos) {
-      const float* lat = cache.k(layer, slot_of(seq, pos));
-      std::copy(lat, lat + r, latent + int64_t{pos} * r);
-    }
+    for (int32_t pos = 0; pos < ctx; ++pos)
+      cache.load_k(layer, slot_of(seq, pos), 0, r, latent + int64_t{pos} * r);
     float* k_nope = grow(w.k_nope, int64_t{ctx} * nh * nope);  // [ctx, n_head·nope]
     float* v_dec = grow(w.v_dec, int64_t{ctx} * nh * vd);      // [ctx, n_head·v]
     matmul(a.k_dec, latent, ctx, k_nope, pool, act_);
@@ -230,7 +230,7 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
       x.q.scale = c.attn_scale;
       x.q.out = out + (int64_t{t} * nh + hh) * vd;
       x.kv.k0 = {k_nope + int64_t{hh} * nope, int64_t{nh} * nope, nope, false};
-      x.kv.k1 = {lat_base + r, lat_w, rope, true};
+      x.kv.k1 = cache_k_pe;
       x.kv.v = {v_dec + int64_t{hh} * vd, int64_t{nh} * vd, vd, false};
       x.kv.block_table = seq.block_table;
       x.kv.block_size = bs;
