@@ -143,11 +143,17 @@ int run_bench(const BenchArgs& a) {
       if (!session.is_ok()) return fail(session.status());
       Model& model = *session->model;
       ThreadPool& pool = *session->pool;
-      double bandwidth = a.bandwidth_gbs;
-      if (bandwidth <= 0) {
-        if (tty) std::fprintf(stderr, "moelab: measuring read bandwidth\n");
-        bandwidth = measure_read_bandwidth(pool, int64_t{a.bandwidth_mib} << 20).read_gbs;
-      }
+      // The bandwidth a test ran under: given, or probed right before and
+      // right after it. On a shared machine the neighbours' traffic moves
+      // the reading by a third within minutes, so one probe per model (as
+      // before) could describe a different moment than the test's.
+      auto probe = [&] {
+        if (a.bandwidth_gbs > 0) return a.bandwidth_gbs;
+        if (tty) std::fprintf(stderr, "\r\033[Kmoelab: measuring read bandwidth");
+        return measure_read_bandwidth(pool, int64_t{a.bandwidth_mib} << 20).read_gbs;
+      };
+      double bandwidth_sum = 0;
+      int n_probes = 0;
       const auto ftype_id = model.file().get_int_or("general.file_type", 0);
       const std::string ftype = file_type_name(ftype_id.is_ok() ? *ftype_id : 0);
       const auto arch_name = model.file().get_string_or("general.architecture", "?");
@@ -165,9 +171,17 @@ int run_bench(const BenchArgs& a) {
         };
       }
       for (const BenchTest& test : tests) {
+        const double bandwidth_before = probe();
         auto m = run_bench_test(model, pool, test, settings);
+        if (!m.is_ok()) {
+          if (tty) std::fprintf(stderr, "\r\033[K");
+          return fail(m.status().with_context(path));
+        }
+        const double bandwidth_after = probe();
         if (tty) std::fprintf(stderr, "\r\033[K");
-        if (!m.is_ok()) return fail(m.status().with_context(path));
+        const double bandwidth = (bandwidth_before + bandwidth_after) / 2;
+        bandwidth_sum += bandwidth;
+        ++n_probes;
         // Bytes read per token: the weights at the experts actually used
         // (knobs may lower it), and for decode the KV cache the attention
         // reads: token i of n_gen after n_depth attends over n_depth + i + 1
@@ -211,6 +225,8 @@ int run_bench(const BenchArgs& a) {
           j["bytes_per_token"] = bytes;
           j["kv_read_bytes_per_token"] = kv_read;
           j["bandwidth_gbs"] = bandwidth;
+          j["bandwidth_before_gbs"] = bandwidth_before;
+          j["bandwidth_after_gbs"] = bandwidth_after;
           j["floor_ts"] = floor_ts;
           j["pct_of_floor"] = pct;
           j["peak_rss_bytes"] = peak;
@@ -244,8 +260,11 @@ int run_bench(const BenchArgs& a) {
         std::fflush(stdout);
       }
       if (markdown) {
-        std::fprintf(stderr, "moelab: %s: read bandwidth %.1f GB/s, peak RSS %.0f MiB\n",
-                     path.c_str(), bandwidth, peak_rss_bytes() / 1048576.0);
+        std::fprintf(stderr,
+                     "moelab: %s: read bandwidth %.1f GB/s (mean of the probes around each test), "
+                     "peak RSS %.0f MiB\n",
+                     path.c_str(), n_probes > 0 ? bandwidth_sum / n_probes : 0.0,
+                     peak_rss_bytes() / 1048576.0);
       }
     }
   }
