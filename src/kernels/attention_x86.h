@@ -27,13 +27,19 @@ namespace moelab::ops_internal {
 namespace {
 
 // Register blocking. AVX-512 (32 registers): scores 4 rows × 4 heads, P·V
-// up to 16 heads × one vector (MLA's 16 heads then read the tile's values
-// once); 1.2-1.5x faster than 4 × 1 and 2 × 4 on BM_Attention. AVX2 (16
+// up to 8 heads × 3 vectors (MLA's 16 heads read the tile's values twice,
+// from cache, for half the broadcasts of 16 heads × 1 vector). AVX2 (16
 // registers) keeps 4 rows × 1 head and 2 heads × 4 vectors, which measured
 // faster there than the wider blocks.
 constexpr int kScoreHeads = kW == 16 ? 4 : 1;
-constexpr int kPvAccRegs = kW == 16 ? 16 : 8;
-constexpr int kPvMaxHeads = kW == 16 ? 16 : 2;
+constexpr int kPvMaxHeads = kW == 16 ? 8 : 2;
+// Value vectors per P·V pass for a group of `heads` heads. AVX-512: 24
+// accumulators for 4 and 8 heads (half the broadcasts per fma of 16 heads ×
+// 1 vector: MLA +6-14%, GQA groups of 4 +15-20%, of 8 +5-10% in cache); 1-2
+// heads keep 16, so a 128-wide head is one pass.
+constexpr int pv_vectors(int heads) {
+  return kW == 16 ? (heads >= 4 ? 24 : 16) / heads : 8 / heads;
+}
 
 // Element loads: float32 rows, or half rows widened to float32.
 inline V load_elems(const float* p) { return Vec::load(p); }
@@ -181,7 +187,7 @@ inline void pv_groups(float* acc, int64_t acc_stride, const float* s, const floa
       a[i] = acc + (h + i) * acc_stride;
       p[i] = s + int64_t{h + i} * kAttnTile;
     }
-    pv_heads<H, kPvAccRegs / H>(a, p, corr + h, first, v, nt, vw);
+    pv_heads<H, pv_vectors(H)>(a, p, corr + h, first, v, nt, vw);
   }
   if constexpr (H > 1) pv_groups<H / 2>(acc, acc_stride, s, corr, first, v, nt, vw, h, nh);
 }
