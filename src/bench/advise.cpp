@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <tuple>
 
 namespace moelab {
 namespace {
@@ -18,6 +19,7 @@ std::string setting(const AdviseCandidate& c) {
   std::string s = c.model + " [" + c.weight_type;
   if (c.moe) s += c.max_active_experts > 0 ? ", experts <= " + std::to_string(c.max_active_experts)
                                           : ", experts " + std::to_string(c.n_expert_used) + " (model's own)";
+  if (c.kv_type != "f32") s += ", KV " + c.kv_type;
   return s + (c.measured ? ", measured]" : ", estimated]");
 }
 
@@ -72,7 +74,9 @@ CandidateVerdict judge(const AdviseQuery& q, const AdviseCandidate& a) {
 
 bool less_lossy(const CandidateVerdict& x, const CandidateVerdict& y) {
   const auto key = [](const AdviseCandidate& c) {
-    return std::make_pair(c.weight_rank, c.max_active_experts == 0 ? 0 : 1000 - c.max_active_experts);
+    return std::make_tuple(c.weight_rank,
+                           c.max_active_experts == 0 ? 0 : 1000 - c.max_active_experts,
+                           c.kv_type == "f32" ? 0 : 1);
   };
   if (key(x.candidate) != key(y.candidate)) return key(x.candidate) < key(y.candidate);
   return x.candidate.measured && !y.candidate.measured;
@@ -173,11 +177,14 @@ std::string advice_text(const AdviseQuery& q, const Advice& a) {
   if (a.found) {
     const AdviseCandidate& c = a.choice.candidate;
     s += "Deploy " + c.model + ": weight type " + c.weight_type + ", active-expert cap " +
-         (c.moe ? (c.max_active_experts > 0 ? std::to_string(c.max_active_experts) : "none (model's " +
-                                                                                         std::to_string(c.n_expert_used) + ")")
+         (c.moe ? (c.max_active_experts > 0
+                       ? std::to_string(c.max_active_experts)
+                       : "none (model's " + std::to_string(c.n_expert_used) + ")")
                 : std::string("n/a (dense)")) +
-         ", KV budget " + binary_bytes(a.kv_budget_bytes) + " (" +
-         std::to_string(c.kv_bytes_per_token > 0 ? a.kv_budget_bytes / c.kv_bytes_per_token : 0) + " tokens).\n";
+         ", KV cache " + c.kv_type + " (--kv-type " + c.kv_type + "), KV budget " +
+         binary_bytes(a.kv_budget_bytes) + " (" +
+         std::to_string(c.kv_bytes_per_token > 0 ? a.kv_budget_bytes / c.kv_bytes_per_token : 0) +
+         " tokens).\n";
   } else {
     s += "No recommendation.\n";
   }
@@ -192,6 +199,7 @@ nlohmann::json advice_json(const AdviseQuery& q, const Advice& a) {
     cands.push_back({{"model", v.candidate.model},
                      {"weight_type", v.candidate.weight_type},
                      {"max_active_experts", v.candidate.max_active_experts},
+                     {"kv_type", v.candidate.kv_type},
                      {"measured", v.candidate.measured},
                      {"needed_bytes", v.needed_bytes},
                      {"fits", v.fits},
@@ -216,6 +224,7 @@ nlohmann::json advice_json(const AdviseQuery& q, const Advice& a) {
     j["choice"] = {{"model", c.model},
                    {"weight_type", c.weight_type},
                    {"max_active_experts", c.max_active_experts},
+                   {"kv_type", c.kv_type},
                    {"kv_budget_bytes", a.kv_budget_bytes}};
   }
   return j;

@@ -1,6 +1,6 @@
 // `moelab advise`: which model to deploy, with which settings (weight type,
 // active-expert cap, KV budget), for a memory budget, a context length, a
-// concurrency and an optional p95 latency target. Candidates come from
+// concurrency and an optional p95 latency target, and KV cache element type. Candidates come from
 // measured compare profiles (report.json) or, without one, from the file's
 // arithmetic: weight bytes, KV bytes per token, and the decode floor (bytes
 // read per step / the machine's measured bandwidth).
@@ -8,7 +8,9 @@
 // The decision published comparisons draw as a tree, made quantitative:
 //   1. a candidate must fit: weights + runtime + KV(context × concurrency) <= budget;
 //      within a model the least lossy setting that fits (and meets the target) is taken
-//      (file's weight type before quantized ones, no expert cap before a cap);
+//      (file's weight type before quantized ones, no expert cap before a cap, an f32
+//      KV cache before f16; an f16 cache, which moves logits ~2e-3, before either of
+//      the others, which move them by 0.1 and more);
 //   2. with a latency target: the lowest estimated p95 latency among those meeting it
 //      (low latency → usually the MoE, which reads fewer bytes per token);
 //   3. else with a context asked for: whichever fits more context in the budget;
@@ -53,6 +55,7 @@ struct AdviseCandidate {
   int64_t weight_bytes = 0;
   int64_t overhead_bytes = 0;  // runtime memory besides weights and KV (measured; 0 when estimated)
   int64_t kv_bytes_per_token = 0;
+  std::string kv_type = "f32";  // the cache's elements (--kv-type): "f32" or "f16"
   double ttft_ms = 0;  // measured; 0 when estimated (prefill is not estimated)
   // Per-sequence time per output token and output tokens/s at measured or
   // estimated concurrency levels, ascending.
@@ -85,10 +88,13 @@ struct Advice {
 
 Advice advise(const AdviseQuery& query, const std::vector<AdviseCandidate>& candidates);
 
-// Candidates measured by compare (one per profile).
+// Candidates measured by compare (one per profile), and for profiles
+// measured with an f32 cache the same with an f16 one: half the KV bytes, the
+// speed as measured (decode reads fewer bytes with f16, so no slower).
 std::vector<AdviseCandidate> candidates_from_report(const CompareReport& report);
 // Candidates from a model file's arithmetic: its own weight type and the
-// smaller of q8_0 / q4_K, and for MoE models the model's k and half of it.
+// smaller of q8_0 / q4_K, for MoE models the model's k and half of it, and
+// each with an f32 and an f16 KV cache.
 std::vector<AdviseCandidate> candidates_from_model(const Model& model, const std::string& label,
                                                    double bandwidth_gbs);
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "bench/advise.h"
+#include "model/kv_cache.h"
 #include "model/model.h"
 #include "tensor/dtype.h"
 
@@ -49,7 +50,17 @@ std::vector<AdviseCandidate> candidates_from_report(const CompareReport& report)
       c.tokens_per_s.push_back(t.output_tokens_per_s);
     }
     c.basis = "measured, " + std::to_string(p.latency_runs) + " latency run(s)";
-    out.push_back(std::move(c));
+    c.kv_type = kv_type_name(report.options.kv_type);
+    if (report.options.kv_type == DType::kF32) {
+      AdviseCandidate half = c;
+      half.kv_type = kv_type_name(DType::kF16);
+      half.kv_bytes_per_token = c.kv_bytes_per_token / 2;
+      half.basis += "; f16 cache: KV bytes halved, speed as measured with f32";
+      out.push_back(std::move(c));
+      out.push_back(std::move(half));
+    } else {
+      out.push_back(std::move(c));
+    }
   }
   return out;
 }
@@ -88,7 +99,7 @@ std::vector<AdviseCandidate> candidates_from_model(const Model& model, const std
       c.max_active_experts = cap;
       c.n_expert_used = cfg.moe.n_expert_used;
       c.weight_bytes = static_cast<int64_t>(static_cast<double>(model.weight_bytes()) * scale);
-      c.kv_bytes_per_token = model.kv_layout().bytes_per_token();
+      c.kv_bytes_per_token = model.kv_layout(DType::kF32).bytes_per_token();
       const double k = cap > 0 ? cap : cfg.moe.n_expert_used;
       // One step of c sequences reads the shared weights once and, per MoE
       // layer, the distinct experts chosen: n·(1 − (1 − k/n)^c) under uniform routing.
@@ -115,7 +126,13 @@ std::vector<AdviseCandidate> candidates_from_model(const Model& model, const std
       std::snprintf(buf, sizeof buf, "estimated: decode floor %.1f MiB/token at %.1f GB/s; prefill and runtime memory not estimated",
                     one / (1024.0 * 1024.0), bandwidth_gbs);
       c.basis = buf;
+      // The same with an f16 cache: half the KV bytes (the estimate leaves
+      // KV reads out, so the speed is the same).
+      AdviseCandidate half = c;
+      half.kv_type = kv_type_name(DType::kF16);
+      half.kv_bytes_per_token = model.kv_layout(DType::kF16).bytes_per_token();
       out.push_back(std::move(c));
+      out.push_back(std::move(half));
     }
   }
   return out;

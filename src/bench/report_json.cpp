@@ -214,6 +214,14 @@ Result<CompareReport> report_from_json(const json& j, const std::string& where) 
   r.get(o, "gen", out.options.gen, "$.options");
   r.get(o, "prompt_len", out.options.prompt_len, "$.options");
   r.get(o, "memory_budget_bytes", out.options.memory_budget, "$.options");
+  // Reports from before the KV type was recorded used an f32 cache.
+  if (o.is_object() && o.contains("kv_type")) {
+    const auto type = o["kv_type"].is_string() ? parse_kv_type(o["kv_type"].get<std::string>())
+                                               : Result<DType>(Status::error("not a string"));
+    if (!type.is_ok())
+      return Status::error(where + ": $.options.kv_type: " + type.status().message());
+    out.options.kv_type = *type;
+  }
   const json& ps = r.sub(j, "profiles", "$");
   if (r.status().is_ok() && !ps.is_array()) return Status::error(where + ": $.profiles is not an array");
   for (size_t i = 0; r.status().is_ok() && i < ps.size(); ++i)

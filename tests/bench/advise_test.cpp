@@ -70,8 +70,12 @@ TEST(Advise, LowLatencyPicksTheFasterMoe) {
   EXPECT_EQ(a.branch, "latency");
   EXPECT_EQ(a.choice.candidate.model, "moe");
   EXPECT_DOUBLE_EQ(a.choice.latency_p95_ms, 25775.0);
-  ASSERT_EQ(a.verdicts.size(), 2u);
-  EXPECT_DOUBLE_EQ(a.verdicts[1].latency_p95_ms, 46335.0);
+  // Each profile (measured with an f32 cache) and its f16-cache variant.
+  ASSERT_EQ(a.verdicts.size(), 4u);
+  EXPECT_EQ(a.verdicts[1].candidate.kv_type, "f16");
+  EXPECT_EQ(a.verdicts[2].candidate.model, "dense");
+  EXPECT_DOUBLE_EQ(a.verdicts[2].latency_p95_ms, 46335.0);
+  EXPECT_EQ(a.choice.candidate.kv_type, "f32");  // it fits: no reason to round the cache
 }
 
 TEST(Advise, LatencyTargetOnlyTheCappedSettingMeetsTakesTheCap) {
@@ -118,7 +122,9 @@ TEST(Advise, TightMemoryPicksTheDenseModelThatFits) {
   EXPECT_EQ(a.choice.candidate.model, "dense");
   EXPECT_FALSE(a.verdicts[0].fits);
   EXPECT_EQ(a.verdicts[0].needed_bytes, 6 * kGiB + kGiB / 2 + 64 * kMiB);
-  EXPECT_EQ(a.verdicts[1].needed_bytes, 4 * kGiB);
+  EXPECT_EQ(a.verdicts[1].needed_bytes, 6 * kGiB + kGiB / 2 + 32 * kMiB);  // f16 cache
+  EXPECT_FALSE(a.verdicts[1].fits);
+  EXPECT_EQ(a.verdicts[2].needed_bytes, 4 * kGiB);
   EXPECT_NE(a.reasons[0].find("Only dense fits"), std::string::npos) << a.reasons[0];
 }
 
@@ -165,7 +171,38 @@ TEST(Advise, JsonNamesTheChoice) {
   const Advice a = advise(query(5 * kGiB), candidates({moe_profile(), dense_profile()}));
   const nlohmann::json j = advice_json(query(5 * kGiB), a);
   EXPECT_EQ(j["choice"]["model"], "dense");
-  EXPECT_EQ(j["candidates"].size(), 2u);
+  EXPECT_EQ(j["choice"]["kv_type"], "f32");
+  EXPECT_EQ(j["candidates"].size(), 4u);
+}
+
+// When the f32 cache does not fit, the f16 one (logits move ~2e-3) is taken
+// before a lossier setting: a quantized weight type or an expert cap.
+TEST(Advise, HalfCacheIsTakenBeforeAnythingLossier) {
+  AdviseQuery q = query(5 * kGiB);
+  q.context = 16384;  // dense: 3.5 GiB + 2 GiB with f32, + 1 GiB with f16
+  ModelProfile q8 = dense_profile();
+  q8.label = "dense";
+  q8.weight_type = "q8_0";
+  q8.memory.weights = kGiB + kGiB / 2;  // fits with f32: 2 GiB + 2 GiB
+  std::vector<AdviseCandidate> cs = candidates({dense_profile()});
+  for (AdviseCandidate& c : candidates({q8})) {
+    c.weight_rank = 1;
+    cs.push_back(c);
+  }
+  const Advice a = advise(q, cs);
+  ASSERT_TRUE(a.found);
+  EXPECT_EQ(a.choice.candidate.weight_type, "f32");
+  EXPECT_EQ(a.choice.candidate.kv_type, "f16");
+  EXPECT_EQ(a.choice.needed_bytes, 4 * kGiB + kGiB / 2);
+  EXPECT_NE(advice_text(q, a).find("--kv-type f16"), std::string::npos);
+  // A report measured with an f16 cache gives no f32 variant to derive.
+  CompareReport half;
+  half.options.kv_type = DType::kF16;
+  half.profiles = {dense_profile()};
+  const std::vector<AdviseCandidate> from_half = candidates_from_report(half);
+  ASSERT_EQ(from_half.size(), 1u);
+  EXPECT_EQ(from_half[0].kv_type, "f16");
+  EXPECT_EQ(from_half[0].kv_bytes_per_token, dense_profile().kv_bytes_per_token);
 }
 
 }  // namespace

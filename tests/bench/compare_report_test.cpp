@@ -83,6 +83,26 @@ TEST(CompareReport, JsonRoundTrip) {
   EXPECT_EQ(back->profiles[0].memory.weights, 100);
   EXPECT_EQ(back->profiles[0].memory.kv, 50);
   EXPECT_EQ(back->profiles[0].expert_load, r.profiles[0].expert_load);
+  EXPECT_EQ(back->options.kv_type, DType::kF32);
+}
+
+// The KV cache type the report was measured with: read back; absent (older
+// reports) means f32; anything else is an error naming the field.
+TEST(CompareReport, KvTypeIsReadBack) {
+  CompareReport r = sample();
+  r.options.kv_type = DType::kF16;
+  nlohmann::json j = report_to_json(r);
+  EXPECT_EQ(j["options"]["kv_type"], "f16");
+  auto back = report_from_json(j, "r.json");
+  ASSERT_TRUE(back.is_ok()) << back.status().message();
+  EXPECT_EQ(back->options.kv_type, DType::kF16);
+  j["options"].erase("kv_type");
+  EXPECT_EQ(report_from_json(j, "r.json")->options.kv_type, DType::kF32);
+  j["options"]["kv_type"] = "q4_0";
+  const auto bad = report_from_json(j, "r.json");
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("r.json: $.options.kv_type"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST(CompareReport, JsonErrorsNameTheField) {
