@@ -134,7 +134,7 @@ inline void score_heads(const AttnQuery& q, int32_t h0, const E0* const* k0r, co
 // acc[h] = acc[h]·corr[h] (or 0 on the first tile), then += Σ_j p[h][j]·v_j,
 // for H heads and NV vectors of kW lanes at element offset d (the last vector
 // may be partial: `rem` lanes, or kW). Each value vector loaded serves all H
-// heads: with H = 16 (MLA's heads) the tile's values are read once.
+// heads (MLA's 16 heads: two groups of 8, so the tile's values are read twice).
 template <int H, int NV, class EV>
 inline void pv_block(float* const* acc, const float* const* p, const float* corr, bool first,
                      const EV* const* v, int32_t nt, int32_t d, int32_t rem) {

@@ -41,6 +41,7 @@ int64_t KvCache::element_index(int64_t slot, int32_t width, int32_t i) const {
 }
 
 void KvCache::store(std::byte* pool, int64_t slot, int32_t width, const float* src) {
+  if (width == 0) return;  // MLA has no V pool
   const int32_t hw = width / layout_.n_heads;
   const int64_t eb = layout_.element_bytes();
   for (int32_t h = 0; h < layout_.n_heads; ++h) {
@@ -72,6 +73,7 @@ void KvCache::load_k(int32_t layer, int64_t slot, int32_t first, int32_t n, floa
 
 AttnRows KvCache::rows(const std::byte* pool, int32_t width, int32_t head, int32_t first,
                        int32_t n) const {
+  MOELAB_CHECK_MSG(width > 0, "KV cache: this layout has no such pool");
   const int32_t hw = width / layout_.n_heads;
   MOELAB_CHECK(head >= 0 && head < layout_.n_heads && first >= 0 && n >= 0 && first + n <= hw);
   return {pool + element_index(0, width, head * hw + first) * layout_.element_bytes(), hw, n, true,
