@@ -1,9 +1,9 @@
 // `moelab advise`: which model to deploy, with which settings (weight type,
-// active-expert cap, KV budget), for a memory budget, a context length, a
-// concurrency and an optional p95 latency target, and KV cache element type. Candidates come from
-// measured compare profiles (report.json) or, without one, from the file's
-// arithmetic: weight bytes, KV bytes per token, and the decode floor (bytes
-// read per step / the machine's measured bandwidth).
+// active-expert cap, KV cache type and budget), for a memory budget, a
+// context length, a concurrency and an optional p95 latency target.
+// Candidates come from measured compare profiles (report.json) or, without
+// one, from the file's arithmetic: weight bytes, KV bytes per token, and the
+// decode floor (bytes read per step / the machine's measured bandwidth).
 //
 // The decision published comparisons draw as a tree, made quantitative:
 //   1. a candidate must fit: weights + runtime + KV(context × concurrency) <= budget;

@@ -32,9 +32,10 @@ namespace moelab {
 
 struct KvLayout {
   int32_t n_layer = 0;
-  int32_t k_width =
-      0;  // elements per token per layer in the K pool (GQA: n_kv·hd_k; MLA: kv_lora+rope)
-  int32_t v_width = 0;       // elements per token per layer in the V pool (GQA: n_kv·hd_v; MLA: 0)
+  // Elements per token per layer in the K pool (GQA: n_kv·hd_k; MLA:
+  // kv_lora + rope) and in the V pool (GQA: n_kv·hd_v; MLA: 0).
+  int32_t k_width = 0;
+  int32_t v_width = 0;
   int32_t n_heads = 1;       // the rows split into n_heads equal streams (GQA: n_kv; MLA: 1)
   DType type = DType::kF32;  // kF32 or kF16
   int64_t element_bytes() const { return type == DType::kF16 ? 2 : 4; }
@@ -83,10 +84,10 @@ class KvCache {
   int32_t n_blocks_;
   // Left uninitialised: a slot is always written before it is read, and
   // untouched pages of a large budget cost address space, not memory.
-  std::vector<std::unique_ptr<std::byte[]>>
-      k_;  // [n_layer][n_heads, slots, k_width / n_heads] elements
-  std::vector<std::unique_ptr<std::byte[]>>
-      v_;  // [n_layer][n_heads, slots, v_width / n_heads] elements
+  // Per layer: [n_heads, slots, k_width / n_heads] and
+  // [n_heads, slots, v_width / n_heads] elements.
+  std::vector<std::unique_ptr<std::byte[]>> k_;
+  std::vector<std::unique_ptr<std::byte[]>> v_;
 };
 
 }  // namespace moelab
