@@ -518,10 +518,17 @@ inline __m512i q6k_scale_index(int c) {
 // qs[64h, 64h + 64) are groups 4h and 4h + 2, the high nibbles groups 4h + 1
 // and 4h + 3 (the activations are permuted to match, see k_matmul). 16-bit
 // lane j of step s = 2h + k then takes scale 4h + k + 2 (j / 16).
-inline __m512i paired_scale_index(int s) {
-  alignas(64) int16_t idx[32];
-  for (int j = 0; j < 32; ++j) idx[j] = static_cast<int16_t>(4 * (s / 2) + s % 2 + 2 * (j / 16));
-  return _mm512_load_si512(idx);
+// As a vpshufb control on the scale bytes broadcast to every 128-bit lane:
+// 16-bit lane j (128-bit lane j / 8) takes byte 4h + k + 2 (j / 16) and a
+// zero high byte, the scale zero-extended (scales are 6-bit). One in-lane
+// byte shuffle per step instead of a 16-bit cross-lane permute.
+inline __m512i paired_scale_shuffle(int s) {
+  alignas(64) int8_t ctl[64];
+  for (int j = 0; j < 32; ++j) {
+    ctl[2 * j] = static_cast<int8_t>(4 * (s / 2) + s % 2 + 2 * (j / 16));
+    ctl[2 * j + 1] = -1;  // high byte: zero
+  }
+  return _mm512_load_si512(ctl);
 }
 
 // Super-blocks per chunk: a row's chunk is read in one sequential run, and the
@@ -586,7 +593,7 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int6
       d[k] = b.d;
     } else {
       const __m128i sm = k4_scale_bytes(b.scales);
-      scv = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));
+      scv = _mm512_broadcast_i32x4(sm);
       // Min m_g in 16-bit lanes 2g and 2g + 1 (Q8_K's sums per 16).
       mlanes = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
           sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
@@ -619,7 +626,9 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int6
       dmin[k] = b.dmin;
     }
     __m512i sv[4];
-    for (int c = 0; c < 4; ++c) sv[c] = _mm512_permutexvar_epi16(sidx[c], scv);
+    for (int c = 0; c < 4; ++c) {
+      sv[c] = kSix ? _mm512_permutexvar_epi16(sidx[c], scv) : _mm512_shuffle_epi8(scv, sidx[c]);
+    }
     for (int t = 0; t < kT; ++t) {
       __m512i acc = _mm512_setzero_si512();
       for (int c = 0; c < 4; ++c) {
@@ -640,7 +649,7 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
                    float* y, int64_t ldy) {
   constexpr int64_t kChunk = decode_chunk<kT>();
   __m512i sidx[4];
-  for (int c = 0; c < 4; ++c) sidx[c] = kSix ? q6k_scale_index(c) : paired_scale_index(c);
+  for (int c = 0; c < 4; ++c) sidx[c] = kSix ? q6k_scale_index(c) : paired_scale_shuffle(c);
   // Lanes by row: [row][t * kChunk + k].
   alignas(64) __m512i is[kSlab][kT * kChunk];
   alignas(64) __m256i mn[kSlab][kT * kChunk];
