@@ -35,8 +35,9 @@
 
 #include "kernels/k_scales_x86.h"
 #include "kernels/lane_reduce_x86.h"
-#include "kernels/matmul_x86_nibble.h"
 #include "kernels/matmul_kernels.h"
+#include "kernels/matmul_x86_nibble.h"
+#include "kernels/page_touch_x86.h"
 #include "kernels/qdot.h"
 #include "kernels/quant_blocks.h"
 
@@ -555,20 +556,7 @@ constexpr int64_t kPrefetchRows = 4;
 // alternating between variants in one process), none was 12% slower, 10 and
 // 24 rows 1% slower than 16.
 constexpr int64_t kFarPrefetchRows = 16;
-// And one line of each 4 KiB page, two pages past the far prefetch, as the
-// walk passes the page's start: the far prefetches then find the page
-// already mapped (our reading: its translation is looked up early) and the
-// hardware prefetcher already streaming it. Measured by alternating decode
-// steps in one process, with and without: Q4_K_M deepseek 3.3% and
-// qwen3moe 3.5% faster, dense 1-1.5%. The legacy kernels (Q8_0 models)
-// were 4% slower with it, and do without.
-constexpr int64_t kPageTouchAhead = 8192;
-inline void touch_page_ahead(const uint8_t* far, int64_t step_bytes) {
-  const uint8_t* p = far + kPageTouchAhead;
-  if (static_cast<int64_t>(reinterpret_cast<uintptr_t>(p) & 4095) < step_bytes) {
-    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T2);
-  }
-}
+// And one line of each page past that: see touch_page_ahead.
 
 template <int kT>
 constexpr int64_t decode_chunk() {

@@ -37,6 +37,7 @@
 
 #include "kernels/k_scales_x86.h"
 #include "kernels/matmul_kernels.h"
+#include "kernels/page_touch_x86.h"
 #include "kernels/qdot.h"
 #include "kernels/quant_blocks.h"
 
@@ -362,6 +363,7 @@ void k_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, const Ac
         const auto* p = reinterpret_cast<const uint8_t*>(&b);
         prefetch<_MM_HINT_T0>(p + ahead, kBlockBytes);
         prefetch<_MM_HINT_T1>(p + kFarRows * row_bytes, kBlockBytes);
+        touch_page_ahead(p + kFarRows * row_bytes, kBlockBytes);
         K::template lanes<kT>(b, a, i0 + k, &is[r][k], &mn[r][k], kChunk);
         d[k][r] = b.d;
         if constexpr (!K::kSix) dmin[k][r] = b.dmin;
