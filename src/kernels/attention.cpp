@@ -175,7 +175,10 @@ void run_impl(AttnChunkFn fn, int64_t n_units, const std::function<AttnUnit(int6
   if (n_units <= 0) return;
   const int threads = pool.size();
   if (n_units >= threads) {
-    pool.parallel_for(n_units, [&](int64_t begin, int64_t end, int) {
+    // Units differ in cost (a causal prefill's last query attends to every
+    // position, its first to one): contiguous halves left one thread with
+    // three quarters of the work. Threads take over each other's rest.
+    pool.parallel_for_stealing(n_units, 1, [&](int64_t begin, int64_t end, int) {
       for (int64_t u = begin; u < end; ++u) {
         const AttnUnit x = unit_of(u);
         attention_sequential(fn, x.q, x.kv, x.n_ctx);
