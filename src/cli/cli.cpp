@@ -23,7 +23,8 @@ void RunOptions::add_to(CLI::App* app) {
       ->check(CLI::Range(0, 1 << 16));
   app->add_option("--expert-threshold", expert_threshold,
                   "MoE: each token uses the fewest ranked experts whose routing weight reaches P (0 < P <= 1)");
-  app->add_option("--mla-mode", mla_mode, "DeepSeek MLA form: auto, absorbed or decompressed")
+  app->add_option("--mla-mode", mla_mode,
+                  "DeepSeek MLA form: auto (the absorbed form), absorbed or decompressed")
       ->check(CLI::IsMember({"auto", "absorbed", "decompressed"}));
   app->add_option("--activations", activations,
                   "Token rows against quantized weights: q8 (8-bit integer dots, as llama.cpp) or f32")

@@ -7,7 +7,8 @@
 //   absorbed:     q_abs = W_UKᵀ·q_nope, scores against c directly, the
 //                 attention-weighted latent u then mapped by W_UV (cheap for
 //                 decode: nothing per cached position but two dot products).
-// kAuto picks, per sequence, the form with fewer multiply-adds.
+// kAuto takes the absorbed form (see MlaMode); the decompressed one stays
+// for comparisons and as a second way to compute the same attention.
 #include <algorithm>
 #include <cmath>
 #include <span>
@@ -140,13 +141,7 @@ void Model::attention_mla(int32_t layer, const Batch& batch, KvCache& cache, Thr
     p.tokens.push_back(t);
     p.n_ctx = std::max(p.n_ctx, batch.positions[t] + 1);
   }
-  for (MlaSeqPlan& p : plans) {
-    if (p.tokens.empty()) continue;
-    const double nq = static_cast<double>(p.tokens.size()), ctx = p.n_ctx;
-    const double decompressed = ctx * nh * r * (nope + vd) + nq * ctx * nh * (qk + vd);
-    const double absorbed = nq * nh * r * (nope + vd) + nq * ctx * nh * (2.0 * r + rope);
-    p.absorbed = mode == MlaMode::kAbsorbed || (mode == MlaMode::kAuto && absorbed <= decompressed);
-  }
+  for (MlaSeqPlan& p : plans) p.absorbed = mode != MlaMode::kDecompressed;
 
   float* out = grow(w.attn, int64_t{n} * nh * vd);  // [n, n_head·v]
   const int32_t bs = cache.block_size();
