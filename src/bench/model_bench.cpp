@@ -81,6 +81,7 @@ Result<BenchMeasurement> run_bench_test(Model& model, ThreadPool& pool, const Be
   // Room for the cached context and one full request besides it.
   const int64_t tokens = 2 * (int64_t{test.n_depth} + test.n_prompt + test.n_gen + 2) + 64;
   config.kv_type = settings.kv_type;
+  config.mla_mode = settings.mla_mode;
   config.kv_cache_bytes =
       model.kv_layout(config.kv_type).bytes_per_token() * (tokens + 2 * config.block_size);
   Engine engine(model, config, pool);

@@ -36,6 +36,7 @@ struct BenchSettings {
   int32_t max_batch_tokens = 512;  // prefill chunk (llama-bench's n_ubatch)
   uint64_t seed = 1;
   DType kv_type = DType::kF32;  // KV cache elements
+  MlaMode mla_mode = MlaMode::kAuto;
   // Called with a short status line while a test runs (for a terminal).
   std::function<void(const std::string&)> progress;
 };

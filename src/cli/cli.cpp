@@ -23,15 +23,26 @@ void RunOptions::add_to(CLI::App* app) {
       ->check(CLI::Range(0, 1 << 16));
   app->add_option("--expert-threshold", expert_threshold,
                   "MoE: each token uses the fewest ranked experts whose routing weight reaches P (0 < P <= 1)");
-  app->add_option("--mla-mode", mla_mode,
-                  "DeepSeek MLA form: auto (the absorbed form), absorbed or decompressed")
-      ->check(CLI::IsMember({"auto", "absorbed", "decompressed"}));
+  add_mla_mode_option(app, mla_mode);
   app->add_option("--activations", activations,
                   "Token rows against quantized weights: q8 (8-bit integer dots, as llama.cpp) or f32")
       ->check(CLI::IsMember({"q8", "f32"}));
   app->add_option("--kv-cache-mib", kv_cache_mib, "KV cache size in MiB (default: what the request needs)")
       ->check(CLI::Range(0, 1 << 22));
   add_kv_type_option(app, kv_type);
+}
+
+CLI::Option* add_mla_mode_option(CLI::App* app, std::string& mla_mode) {
+  return app
+      ->add_option("--mla-mode", mla_mode,
+                   "DeepSeek MLA form: auto (the absorbed form), absorbed or decompressed")
+      ->check(CLI::IsMember({"auto", "absorbed", "decompressed"}));
+}
+
+MlaMode mla_mode_of(const std::string& name) {
+  return name == "absorbed"       ? MlaMode::kAbsorbed
+         : name == "decompressed" ? MlaMode::kDecompressed
+                                  : MlaMode::kAuto;
 }
 
 CLI::Option* add_kv_type_option(CLI::App* app, std::string& kv_type) {

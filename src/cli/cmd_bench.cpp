@@ -27,6 +27,7 @@ struct BenchArgs {
   float expert_threshold = 1.0f;
   std::string activations = "q8";
   std::string kv_type = "f32";
+  std::string mla_mode = "auto";
   int batch = 512;
   int bandwidth_mib = 512;
   double bandwidth_gbs = 0;
@@ -139,6 +140,7 @@ int run_bench(const BenchArgs& a) {
       options.expert_threshold = a.expert_threshold;
       options.activations = a.activations;
       options.kv_type = a.kv_type;
+      options.mla_mode = a.mla_mode;
       auto session = ModelSession::open(path, options, false);
       if (!session.is_ok()) return fail(session.status());
       Model& model = *session->model;
@@ -165,6 +167,7 @@ int run_bench(const BenchArgs& a) {
       settings.knobs = options.knobs();
       settings.max_batch_tokens = a.batch;
       settings.kv_type = options.kv();
+      settings.mla_mode = options.mla();
       if (tty) {
         settings.progress = [](const std::string& s) {
           std::fprintf(stderr, "\r\033[K%s", s.c_str());
@@ -211,6 +214,7 @@ int run_bench(const BenchArgs& a) {
           j["activations"] = a.activations;
           j["type_k"] = a.kv_type;  // llama-bench's names for the cache types
           j["type_v"] = a.kv_type;
+          j["mla_mode"] = a.mla_mode;
           j["cpu_info"] = std::string(isa_name(cpu_features().best_isa()));
           j["test"] = test.name();
           j["n_prompt"] = test.n_prompt;
@@ -300,6 +304,7 @@ void register_bench(CLI::App& app, CommandList& commands) {
                   "Token rows against quantized weights: q8 (8-bit integer dots) or f32")
       ->check(CLI::IsMember({"q8", "f32"}));
   add_kv_type_option(sub, a->kv_type);
+  add_mla_mode_option(sub, a->mla_mode);
   auto* json = sub->add_flag("--json", a->json, "One JSON object per line per test");
   sub->add_flag("--md", a->md, "A markdown table (the default)")->excludes(json);
   sub->add_option("--peer", a->peer,

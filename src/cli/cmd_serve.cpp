@@ -140,9 +140,7 @@ void register_serve(CLI::App& app, CommandList& commands) {
   sub->add_option("--max-body-mib", a->max_body_mib, "Largest request body in MiB; larger get 413")
       ->check(CLI::Range(1, 1024));
   sub->add_option("--model-name", a->model_name, "Model id reported by /v1/models (default: file name)");
-  sub->add_option("--mla-mode", a->mla_mode,
-                  "DeepSeek MLA form: auto (the absorbed form), absorbed or decompressed")
-      ->check(CLI::IsMember({"auto", "absorbed", "decompressed"}));
+  add_mla_mode_option(sub, a->mla_mode);
   sub->add_option("--activations", a->activations,
                   "Token rows against quantized weights: q8 (8-bit integer dots) or f32")
       ->check(CLI::IsMember({"q8", "f32"}));

@@ -37,6 +37,11 @@ void register_quantize(CLI::App& app, CommandList& commands);
 int fail(const Status& status);
 int fail(const std::string& message);
 
+// --mla-mode, as every command that runs a model offers it.
+CLI::Option* add_mla_mode_option(CLI::App* app, std::string& mla_mode);
+// "auto", "absorbed" or "decompressed" (checked by add_mla_mode_option).
+MlaMode mla_mode_of(const std::string& name);
+
 // --kv-type, as every command that builds a KV cache offers it.
 CLI::Option* add_kv_type_option(CLI::App* app, std::string& kv_type);
 // "f32" or "f16" (checked by add_kv_type_option) → the element type.
@@ -54,11 +59,7 @@ struct RunOptions {
   void add_to(CLI::App* app);
   RouterKnobs knobs() const { return RouterKnobs{max_active_experts, expert_threshold}; }
   // The parsed --mla-mode (CLI11 has already checked it is one of the names).
-  MlaMode mla() const {
-    return mla_mode == "absorbed"       ? MlaMode::kAbsorbed
-           : mla_mode == "decompressed" ? MlaMode::kDecompressed
-                                        : MlaMode::kAuto;
-  }
+  MlaMode mla() const { return mla_mode_of(mla_mode); }
   int thread_count() const;
   // The parsed --kv-type (CLI11 has already checked the name).
   DType kv() const { return kv_type_of(kv_type); }

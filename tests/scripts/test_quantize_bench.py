@@ -203,6 +203,15 @@ def check_bench(work):
         check(proc.returncode != 0 and "q4_0" in proc.stderr, "bench --kv-type q4_0 is refused")
         md = run("bench", path, "-p", "8", "-n", "2", "-r", "1", "--bandwidth-mib", "16")
         check(md.startswith("| model |") and md.count("\n") == 4, "bench: a markdown table by default")
+    # DeepSeek: either MLA form can be benchmarked, and the JSON says which ran.
+    mla = os.path.join(work, "tiny-deepseek2.gguf")
+    run("make-model", "--preset", "tiny-deepseek2", "-o", mla, "--type", "q8_0")
+    for mode in ["auto", "absorbed", "decompressed"]:
+        rows = bench(mla, "--mla-mode", mode)
+        check(len(rows) == 4 and all(r.get("mla_mode") == mode and r["avg_ts"] > 0 for r in rows),
+              f"bench tiny-deepseek2 --mla-mode {mode}: four tests, mla_mode recorded")
+    proc = subprocess.run([MOELAB, "bench", mla, "--mla-mode", "fast"], capture_output=True, text=True)
+    check(proc.returncode != 0 and "mla-mode" in proc.stderr, "bench --mla-mode fast is refused")
     check_bench_peer(work, path)
 
 
