@@ -555,8 +555,8 @@ constexpr int64_t kPrefetchRows = 4;
 // 10 and 24 were no better than 16. On the model benches (decode steps
 // alternating between variants in one process), none was 12% slower, 10 and
 // 24 rows 1% slower than 16.
+// Past that, one line of each page is touched (touch_page_ahead).
 constexpr int64_t kFarPrefetchRows = 16;
-// And one line of each page past that: see touch_page_ahead.
 
 template <int kT>
 constexpr int64_t decode_chunk() {
@@ -579,6 +579,8 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int6
     const uint8_t* far = reinterpret_cast<const uint8_t*>(&b) + kFarPrefetchRows * row_bytes;
     prefetch_lines<_MM_HINT_T1>(far, sizeof(Block));
     touch_page_ahead(far, sizeof(Block));
+    // Q6_K: the 16 scales widened to 16 bits (permuted per step); Q4_K/Q5_K:
+    // the 8 scale bytes in every 128-bit lane (shuffled per step).
     __m512i scv;
     __m256i mlanes;  // 16-bit lanes paired with the 16 bsums of the super-block
     __m512i qv[4];
