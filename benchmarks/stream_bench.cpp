@@ -8,8 +8,8 @@
 
 #include <cstring>
 #include <map>
-#include <tuple>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "base/timer.h"

@@ -100,16 +100,6 @@ inline void prefetch_block(const void* p, int64_t bytes) {
   }
 }
 
-// The first bytes of a decode call's rows, up to where its far prefetch
-// starts, asked for into L2 all at once before the walk: otherwise they come
-// only as demand misses and near prefetches, one row after another, and
-// every call (a thread's claim of rows, often a small matrix) starts with
-// that stall.
-inline void prefetch_head_start(const uint8_t* w, int64_t bytes) {
-  for (int64_t o = 0; o < bytes; o += 64)
-    _mm_prefetch(reinterpret_cast<const char*>(w + o), _MM_HINT_T1);
-}
-
 // The cache lines that start inside [p, p + bytes): a walk over contiguous
 // blocks calling this for each block prefetches every line exactly once
 // (a prefetch per 64 bytes from p would ask for most lines twice).
@@ -733,7 +723,10 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
 template <typename Block, bool kSix, int kT>
 void k_decode_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in, const ActRow* a,
                  float* y, int64_t ldy) {
-  prefetch_head_start(w, std::min(n_rows, kFarPrefetchRows) * row_bytes);
+  // The rows before where the far prefetch starts, asked for into L2 at once:
+  // otherwise every call (a thread's claim of rows, often a small matrix)
+  // starts with them as serial demand misses and near prefetches.
+  prefetch_block<_MM_HINT_T1>(w, std::min(n_rows, kFarPrefetchRows) * row_bytes);
   for (int64_t r = 0; r < n_rows; r += kSlab) {
     const int n_r = static_cast<int>(std::min<int64_t>(kSlab, n_rows - r));
     k_decode_slab<Block, kSix, kT>(w + r * row_bytes, row_bytes, n_r, n_in / kQkK, a, y + r, ldy);
@@ -960,7 +953,8 @@ void legacy_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t 
       U::permute_act(a[t].qs, n_blocks, u, dst + u * U::kActBytes);
     }
   }
-  prefetch_head_start(w, std::min(n_rows * row_bytes, legacy_far_bytes(row_bytes)));
+  // As in k_decode_nt: the rows before the far prefetch, into L2 at once.
+  prefetch_block<_MM_HINT_T1>(w, std::min(n_rows * row_bytes, legacy_far_bytes(row_bytes)));
   with_token_count(n_tok, [&](auto n) {
     for (int64_t r = 0; r < n_rows; r += kSlab) {
       const int n_r = static_cast<int>(std::min<int64_t>(kSlab, n_rows - r));
