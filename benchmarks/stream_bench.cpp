@@ -25,7 +25,8 @@ namespace {
 // (2048 → 5632 and back), the 129,280-row output head, an attention
 // projection, a small expert's gate (where splitting rows over threads
 // costs the most) and down projection (short rows), and MLA's per-head
-// W_UK for all 16 heads (128-element rows).
+// W_UK for all 16 heads (128-element rows; Q5_0 is what the Q4_K_M mix
+// gives it, since K-quants need 256).
 struct Shape {
   int64_t n_in, n_out;
 };
@@ -107,7 +108,7 @@ void BM_DecodeFromMemory(benchmark::State& state) {
 }
 
 void stream_args(benchmark::internal::Benchmark* b) {
-  for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+  for (DType t : {DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     for (int64_t shape = 0; shape < kNumShapes; ++shape) {
       // K-quant rows are whole 256-element super-blocks: no 128-element rows.
       if (kShapes[shape].n_in % dtype_info(t).block_elems != 0) continue;
