@@ -111,6 +111,19 @@ inline void prefetch_lines(const void* p, int64_t bytes) {
   }
 }
 
+// A decode call's first `bytes`, the rows before its far prefetch starts,
+// asked for into L2 at once: otherwise every call (a thread's claim of rows,
+// often a small matrix) starts with them as serial demand misses. Skipped
+// when the call continues where this thread's previous one ended (the next
+// claim of a run): that call's far prefetch already asked for them. On the
+// model benches (decode steps alternating between variants in one process)
+// skipping them was 0.4-0.9% faster on Q4_K_M and Q8_0 models.
+inline void head_start(const uint8_t* w, int64_t bytes, int64_t call_bytes) {
+  thread_local const uint8_t* previous_end = nullptr;
+  if (w != previous_end) prefetch_block<_MM_HINT_T1>(w, bytes);
+  previous_end = w + call_bytes;
+}
+
 // ------------------------------------------------------------ unpackers
 //
 // Each writes units [u0, u0 + n_units) of n_r (<= 16) rows starting at w
@@ -723,10 +736,7 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
 template <typename Block, bool kSix, int kT>
 void k_decode_nt(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in, const ActRow* a,
                  float* y, int64_t ldy) {
-  // The rows before where the far prefetch starts, asked for into L2 at once:
-  // otherwise every call (a thread's claim of rows, often a small matrix)
-  // starts with them as serial demand misses and near prefetches.
-  prefetch_block<_MM_HINT_T1>(w, std::min(n_rows, kFarPrefetchRows) * row_bytes);
+  head_start(w, std::min(n_rows, kFarPrefetchRows) * row_bytes, n_rows * row_bytes);
   for (int64_t r = 0; r < n_rows; r += kSlab) {
     const int n_r = static_cast<int>(std::min<int64_t>(kSlab, n_rows - r));
     k_decode_slab<Block, kSix, kT>(w + r * row_bytes, row_bytes, n_r, n_in / kQkK, a, y + r, ldy);
@@ -955,8 +965,7 @@ void legacy_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t 
       U::permute_act(a[t].qs, n_blocks, u, dst + u * U::kActBytes);
     }
   }
-  // As in k_decode_nt: the rows before the far prefetch, into L2 at once.
-  prefetch_block<_MM_HINT_T1>(w, std::min(n_rows * row_bytes, legacy_far_bytes(row_bytes)));
+  head_start(w, std::min(n_rows * row_bytes, legacy_far_bytes(row_bytes)), n_rows * row_bytes);
   with_token_count(n_tok, [&](auto n) {
     for (int64_t r = 0; r < n_rows; r += kSlab) {
       const int n_r = static_cast<int>(std::min<int64_t>(kSlab, n_rows - r));
