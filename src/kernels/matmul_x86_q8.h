@@ -562,7 +562,9 @@ constexpr int64_t decode_chunk() {
 }
 
 // The integer lanes of one row's super-blocks [i0, i0 + n) for kT tokens:
-// is[(t * kChunk + k)] = sumi lanes, mn[...] = min / offset lanes.
+// is[(t * kChunk + k)] = sumi lanes, mn[...] = min / offset lanes; the
+// super-blocks' float scales go straight to the slab's tables, d[k * kSlab]
+// (and dmin), the row's column of them.
 template <typename Block, bool kSix, int kT>
 inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int64_t i0, int64_t n,
                         const ActRow* a,
@@ -606,7 +608,7 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int6
         qv[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), nib),
                                                   _mm512_srlv_epi16(hb, shr_23), top, 0xF8);
       }
-      d[k] = b.d;
+      d[k * kSlab] = b.d;
     } else {
       const __m128i sm = k4_scale_bytes(b.scales);
       scv = _mm512_broadcast_i32x4(sm);
@@ -638,8 +640,8 @@ inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int6
               _mm512_ternarylogic_epi32(qv[2 * h + 1], _mm512_sllv_epi16(hq[h], shl_13), bit, 0xF8);
         }
       }
-      d[k] = b.d;
-      dmin[k] = b.dmin;
+      d[k * kSlab] = b.d;
+      dmin[k * kSlab] = b.dmin;
     }
     __m512i sv[4];
     for (int c = 0; c < 4; ++c) {
@@ -683,7 +685,6 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
         continue;
       }
       const auto* blk = reinterpret_cast<const Block*>(w + r * row_bytes);
-      uint16_t dr[kChunk], dmr[kChunk];
       // What this walk reads kPrefetchRows rows from now, in bytes from the
       // block it reads: the same chunk of a later row, or at the slab's end
       // the next chunk of one of its first rows.
@@ -691,11 +692,8 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
                                 ? kPrefetchRows * row_bytes
                                 : (kPrefetchRows - kSlab) * row_bytes +
                                       kChunk * static_cast<int64_t>(sizeof(Block));
-      k_row_lanes<Block, kSix, kT>(blk, row_bytes, ahead, i0, n, a, sidx, is[r], mn[r], dr, dmr);
-      for (int64_t k = 0; k < n; ++k) {
-        d[k][r] = dr[k];
-        if constexpr (!kSix) dmin[k][r] = dmr[k];
-      }
+      k_row_lanes<Block, kSix, kT>(blk, row_bytes, ahead, i0, n, a, sidx, is[r], mn[r], &d[0][r],
+                                   &dmin[0][r]);
     }
     for (int64_t k = 0; k < n; ++k) {
       const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d[k])));
