@@ -808,7 +808,8 @@ constexpr int64_t legacy_chunk_units() {
 // Rows [0, n_r) (n_r <= 16) of w for kT tokens, stored to y[t * ldy + r].
 // aq[t]: token t's quants in U's layout, U::kActBytes per unit.
 // kFixedBlocks > 0: rows of exactly that many blocks, known when compiled.
-template <typename U, int kT, int64_t kFixedBlocks = 0>
+// kWholeUnits: rows of whole units (no unit's blocks run past the row end).
+template <typename U, int kT, int64_t kFixedBlocks = 0, bool kWholeUnits = false>
 void legacy_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_blocks_arg,
                         const int8_t* const* aq, const ActRow* a, float* y, int64_t ldy) {
   const int64_t n_blocks = kFixedBlocks > 0 ? kFixedBlocks : n_blocks_arg;
@@ -843,7 +844,7 @@ void legacy_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_
       _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
       for (int64_t k = 0; k < n; ++k) {
         const int64_t b = kB * (u0 + k);
-        const int nb = static_cast<int>(std::min<int64_t>(kB, n_blocks - b));
+        const int nb = kWholeUnits ? kB : static_cast<int>(std::min<int64_t>(kB, n_blocks - b));
         _mm_prefetch(reinterpret_cast<const char*>(ahead + k * kUnitBytes + 64), _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(blk + b) + far + U::kFarOffset, _MM_HINT_T1);
         const typename U::Quants q = U::load(blk + b, nb);
@@ -969,6 +970,12 @@ void legacy_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t 
       if (n_blocks == 4) {
         legacy_decode_slab<U, decltype(n)::value, 4>(w + r * row_bytes, row_bytes, n_r, n_blocks,
                                                      aq, a, y + r, ldy);
+      } else if (n_blocks % U::kBlocks == 0) {
+        // The usual rows: every unit whole, so its loads and scales need no
+        // checks (1% faster on Q8_0 MoE models, alternating decode steps;
+        // also compiling each chunk's unit count in was 1% slower).
+        legacy_decode_slab<U, decltype(n)::value, 0, true>(w + r * row_bytes, row_bytes, n_r,
+                                                           n_blocks, aq, a, y + r, ldy);
       } else {
         legacy_decode_slab<U, decltype(n)::value>(w + r * row_bytes, row_bytes, n_r, n_blocks, aq,
                                                   a, y + r, ldy);
