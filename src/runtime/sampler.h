@@ -48,6 +48,10 @@ class Sampler {
   std::vector<std::pair<float, int32_t>> cand_;   // candidates (logit, id)
 };
 
+// The greedy choice: the lowest id among the largest logits; NaN logits are
+// never chosen (0 if every logit is NaN).
+int32_t greedy_token(const float* logits, int32_t n_vocab);
+
 // log-softmax of logits[token], and the k most likely tokens with their
 // log-probabilities, from the raw logits (the model's own distribution).
 float token_logprob(const float* logits, int32_t n_vocab, int32_t token);
