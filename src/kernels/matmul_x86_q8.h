@@ -962,7 +962,9 @@ void legacy_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t 
       U::permute_act(a[t].qs, n_blocks, u, dst + u * U::kActBytes);
     }
   }
-  head_start(w, std::min(n_rows * row_bytes, legacy_far_bytes(row_bytes)), n_rows * row_bytes);
+  // Half the far distance, as for K-quants (about 0.4% faster than all of
+  // it on the Q8_0 MoE models, alternating decode steps).
+  head_start(w, std::min(n_rows * row_bytes, legacy_far_bytes(row_bytes) / 2), n_rows * row_bytes);
   with_token_count(n_tok, [&](auto n) {
     for (int64_t r = 0; r < n_rows; r += kSlab) {
       const int n_r = static_cast<int>(std::min<int64_t>(kSlab, n_rows - r));
