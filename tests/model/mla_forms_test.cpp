@@ -66,6 +66,43 @@ TEST_P(MlaForms, TokenByTokenDecodeEqualsPrefill) {
   EXPECT_LE(max_abs_diff(prefill, stepwise), 1e-5);
 }
 
+// Decode token by token in the absorbed form (one token: W_UK, attention and
+// W_UV per head group in one region) equals the absorbed prefill of the whole
+// list (more tokens than the fused form takes: three regions) bit for bit,
+// in both activation modes: the two schedules run the same kernels per row
+// and per head.
+TEST_P(MlaForms, FusedDecodeEqualsPhasedPrefillBitForBit) {
+  for (Activations act : {Activations::kFloat32, Activations::kQuantized}) {
+    ModelOverrides o;
+    o.activations = act;
+    auto model = Model::load(oracle_dir() + "/" + GetParam() + ".gguf", o);
+    ASSERT_TRUE(model.is_ok());
+    const auto tokens = read_case(GetParam())["tokens"].get<std::vector<int32_t>>();
+    ASSERT_GT(tokens.size(), 4u);  // the prefill takes the phased form
+    ThreadPool pool(2);
+    ForwardOptions absorbed;
+    absorbed.mla_mode = MlaMode::kAbsorbed;
+    const auto prefill = all_logits(**model, tokens, pool, 16, absorbed);
+
+    const int32_t n = static_cast<int32_t>(tokens.size()), bs = 4;
+    const int32_t n_blocks = (n + bs - 1) / bs;
+    KvCache cache((*model)->kv_layout(), bs, n_blocks);
+    std::vector<int32_t> table(n_blocks);
+    for (int32_t i = 0; i < n_blocks; ++i) table[i] = i;
+    std::vector<float> stepwise;
+    for (int32_t i = 0; i < n; ++i) {
+      Batch b;
+      b.add(tokens[i], i, 0, true);
+      b.sequences.push_back({table.data(), n_blocks, {}});
+      ForwardOutput out;
+      ASSERT_TRUE((*model)->forward(b, cache, out, pool, absorbed).is_ok());
+      stepwise.insert(stepwise.end(), out.logits.begin(), out.logits.end());
+    }
+    ASSERT_EQ(prefill.size(), stepwise.size());
+    EXPECT_EQ(max_abs_diff(prefill, stepwise), 0.0) << activations_name(act);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(DeepSeek, MlaForms,
                          ::testing::Values("deepseek-v3", "deepseek-v3-yarn", "deepseek-v3-q8_0"),
                          [](const auto& info) {
