@@ -3,6 +3,8 @@
 // over a cache; auto mode picks one of them per sequence.
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "oracle_util.h"
 
 namespace moelab {
@@ -14,6 +16,28 @@ using testing::oracle_dir;
 using testing::read_case;
 
 class MlaForms : public ::testing::TestWithParam<const char*> {};
+
+// The logits of decoding `tokens` one at a time over a paged cache of
+// 4-position blocks: [n, n_vocab].
+std::vector<float> stepwise_logits(Model& model, const std::vector<int32_t>& tokens,
+                                   ThreadPool& pool, const ForwardOptions& options) {
+  const int32_t n = static_cast<int32_t>(tokens.size()), bs = 4;
+  const int32_t n_blocks = (n + bs - 1) / bs;
+  KvCache cache(model.kv_layout(), bs, n_blocks);
+  std::vector<int32_t> table(n_blocks);
+  for (int32_t i = 0; i < n_blocks; ++i) table[i] = i;
+  std::vector<float> logits;
+  for (int32_t i = 0; i < n; ++i) {
+    Batch b;
+    b.add(tokens[i], i, 0, true);
+    b.sequences.push_back({table.data(), n_blocks, {}});
+    ForwardOutput out;
+    const Status st = model.forward(b, cache, out, pool, options);
+    if (!st.is_ok()) throw std::runtime_error(st.message());
+    logits.insert(logits.end(), out.logits.begin(), out.logits.end());
+  }
+  return logits;
+}
 
 TEST_P(MlaForms, AbsorbedEqualsDecompressed) {
   // The two forms are the same math in float; 8-bit activations round
@@ -48,21 +72,8 @@ TEST_P(MlaForms, TokenByTokenDecodeEqualsPrefill) {
   decompressed.mla_mode = MlaMode::kDecompressed;
   const auto prefill = all_logits(**model, tokens, pool, 16, decompressed);
 
-  const int32_t n = static_cast<int32_t>(tokens.size()), bs = 4;
-  const int32_t n_blocks = (n + bs - 1) / bs;
-  KvCache cache((*model)->kv_layout(), bs, n_blocks);
-  std::vector<int32_t> table(n_blocks);
-  for (int32_t i = 0; i < n_blocks; ++i) table[i] = i;
-  std::vector<float> stepwise;
-  for (int32_t i = 0; i < n; ++i) {
-    Batch b;
-    b.add(tokens[i], i, 0, true);
-    b.sequences.push_back({table.data(), n_blocks, {}});
-    ForwardOutput out;
-    ForwardOptions auto_mode;  // one token over a cache: auto picks absorbed
-    ASSERT_TRUE((*model)->forward(b, cache, out, pool, auto_mode).is_ok());
-    stepwise.insert(stepwise.end(), out.logits.begin(), out.logits.end());
-  }
+  // One token over a cache: auto picks absorbed.
+  const auto stepwise = stepwise_logits(**model, tokens, pool, ForwardOptions{});
   EXPECT_LE(max_abs_diff(prefill, stepwise), 1e-5);
 }
 
@@ -84,20 +95,7 @@ TEST_P(MlaForms, FusedDecodeEqualsPhasedPrefillBitForBit) {
     absorbed.mla_mode = MlaMode::kAbsorbed;
     const auto prefill = all_logits(**model, tokens, pool, 16, absorbed);
 
-    const int32_t n = static_cast<int32_t>(tokens.size()), bs = 4;
-    const int32_t n_blocks = (n + bs - 1) / bs;
-    KvCache cache((*model)->kv_layout(), bs, n_blocks);
-    std::vector<int32_t> table(n_blocks);
-    for (int32_t i = 0; i < n_blocks; ++i) table[i] = i;
-    std::vector<float> stepwise;
-    for (int32_t i = 0; i < n; ++i) {
-      Batch b;
-      b.add(tokens[i], i, 0, true);
-      b.sequences.push_back({table.data(), n_blocks, {}});
-      ForwardOutput out;
-      ASSERT_TRUE((*model)->forward(b, cache, out, pool, absorbed).is_ok());
-      stepwise.insert(stepwise.end(), out.logits.begin(), out.logits.end());
-    }
+    const auto stepwise = stepwise_logits(**model, tokens, pool, absorbed);
     ASSERT_EQ(prefill.size(), stepwise.size());
     EXPECT_EQ(max_abs_diff(prefill, stepwise), 0.0) << activations_name(act);
   }
