@@ -40,19 +40,22 @@ int32_t greedy_token(const float* logits, int32_t n_vocab) {
       index[j] = greater ? i + j : index[j];
     }
   }
+  // A lane that took a value holds one above -inf; the tail's ids follow
+  // every lane's, so strictly greater keeps the lowest id there.
   float best = -INFINITY;
   int32_t best_index = -1;
-  auto consider = [&](float v, int32_t k) {
-    // Only values above -inf count here (as in the lanes).
-    if (k < 0 || !(v > -INFINITY)) return;
-    if (v > best || (v == best && k < best_index)) {
-      best = v;
-      best_index = k;
+  for (int j = 0; j < kLanes; ++j) {
+    if (index[j] >= 0 && (value[j] > best || (value[j] == best && index[j] < best_index))) {
+      best = value[j];
+      best_index = index[j];
     }
-  };
-  for (int j = 0; j < kLanes; ++j) consider(value[j], index[j]);
-  for (; i < n_vocab; ++i)
-    if (!std::isnan(logits[i])) consider(logits[i], i);
+  }
+  for (; i < n_vocab; ++i) {
+    if (logits[i] > best) {
+      best = logits[i];
+      best_index = i;
+    }
+  }
   if (best_index >= 0) return best_index;
   // Nothing above -inf: the first -inf, else (every logit NaN) 0.
   for (int32_t k = 0; k < n_vocab; ++k)
