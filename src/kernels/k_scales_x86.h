@@ -34,5 +34,25 @@ inline __m128i k4_scale_bytes(const uint8_t* scales) {
   return _mm_or_si128(low, top);
 }
 
+#if defined(__AVX512BW__)
+// k4_scale_bytes of 4 super-blocks at once: 128-bit lane l of x holds the 16
+// bytes from block l's scales, and the same lane of the result its 8 scales
+// and 8 mins.
+inline __m512i k4_scale_bytes_x4(__m512i x) {
+  const __m512i low_src = _mm512_shuffle_epi8(
+      x, _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11)));
+  const __m512i top_src =
+      _mm512_shuffle_epi8(x, _mm512_broadcast_i32x4(_mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1,
+                                                                  -1, -1, -1, 4, 5, 6, 7)));
+  const __m512i low = _mm512_and_si512(
+      _mm512_mask_blend_epi32(0x8888, low_src, _mm512_srli_epi16(low_src, 4)),
+      _mm512_broadcast_i32x4(_mm_setr_epi8(0x3F, 0x3F, 0x3F, 0x3F, 0x0F, 0x0F, 0x0F, 0x0F, 0x3F,
+                                           0x3F, 0x3F, 0x3F, 0x0F, 0x0F, 0x0F, 0x0F)));
+  // low | ((top_src >> 2) & 0x30): imm 0xF8 = A | (B & C).
+  return _mm512_ternarylogic_epi32(low, _mm512_srli_epi16(top_src, 2), _mm512_set1_epi8(0x30),
+                                   0xF8);
+}
+#endif
+
 }  // namespace
 }  // namespace moelab::kernels_internal

@@ -561,116 +561,210 @@ constexpr int64_t decode_chunk() {
   return kT == 1 ? 8 : kT == 2 ? 4 : 2;
 }
 
-// The integer lanes of one row's super-blocks [i0, i0 + n) for kT tokens:
-// is[(t * kChunk + k)] = sumi lanes, mn[...] = min / offset lanes; the
-// super-blocks' float scales go straight to the slab's tables, d[k * kSlab]
-// (and dmin), the row's column of them.
-template <typename Block, bool kSix, int kT>
-inline void k_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int64_t i0, int64_t n,
-                        const ActRow* a,
-                        const __m512i (&sidx)[4], __m512i* is, __m256i* mn, uint16_t* d,
-                        uint16_t* dmin) {
+// Super-blocks whose Q4_K/Q5_K scales are decoded together, one per 128-bit
+// lane (k4_scale_bytes_x4), and whose min terms share one vector.
+constexpr int64_t kScaleQuad = 4;
+
+template <int kT>
+constexpr int64_t decode_quads() {
+  return (decode_chunk<kT>() + kScaleQuad - 1) / kScaleQuad;
+}
+
+// The prefetches of one super-block of the decode walk: `ahead` bytes on
+// into L1, kFarPrefetchRows rows on into L2, and a page touch past that.
+template <typename Block>
+inline void k_prefetch(const Block& b, int64_t row_bytes, int64_t ahead) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&b);
+  prefetch_block<_MM_HINT_T0>(p + ahead, sizeof(Block));
+  const uint8_t* far = p + kFarPrefetchRows * row_bytes;
+  prefetch_block<_MM_HINT_T1>(far, sizeof(Block));
+  touch_page_ahead(far, sizeof(Block));
+}
+
+// The sumi lanes of super-block i for kT tokens: is[t * kChunk] (is points
+// at token 0's slot of the super-block). qv holds the 4 steps of 64 quants,
+// sv each step's 16-bit scales.
+template <int kT>
+inline void k_sumi_lanes(const __m512i (&qv)[4], const __m512i (&sv)[4], const ActRow* a, int64_t i,
+                         __m512i* is) {
+  for (int t = 0; t < kT; ++t) {
+    __m512i acc = _mm512_setzero_si512();
+    for (int c = 0; c < 4; ++c) {
+      const __m512i av = _mm512_loadu_si512(a[t].qs + i * kQkK + 64 * c);
+      // At most 2 · 63 · 127 per 16-bit pair: no saturation.
+      acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(qv[c], av), sv[c]);
+    }
+    is[t * decode_chunk<kT>()] = acc;
+  }
+}
+
+// Q6_K: the integer lanes of one row's super-blocks [i0, i0 + n) for kT
+// tokens: is[t * kChunk + k] = sumi lanes, mn[...] = offset lanes; the
+// super-blocks' float scales go straight to the slab's table, d[k * kSlab],
+// the row's column of it.
+template <int kT>
+inline void q6k_row_lanes(const BlockQ6_K* blk, int64_t row_bytes, int64_t ahead, int64_t i0,
+                          int64_t n, const ActRow* a, const __m512i (&sidx)[4], __m512i* is,
+                          __m256i* mn, uint16_t* d) {
   constexpr int64_t kChunk = decode_chunk<kT>();
   const __m512i nib = _mm512_set1_epi8(0x0F);
+  const __m512i top = _mm512_set1_epi8(0x30);
+  const __m512i shl_01 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+  const __m512i shr_23 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
   for (int64_t k = 0; k < n; ++k) {
     const int64_t i = i0 + k;
-    const Block& b = blk[i];
-    prefetch_block<_MM_HINT_T0>(reinterpret_cast<const uint8_t*>(&b) + ahead, sizeof(Block));
-    const uint8_t* far = reinterpret_cast<const uint8_t*>(&b) + kFarPrefetchRows * row_bytes;
-    prefetch_block<_MM_HINT_T1>(far, sizeof(Block));
-    touch_page_ahead(far, sizeof(Block));
-    // Q6_K: the 16 scales widened to 16 bits (permuted per step); Q4_K/Q5_K:
-    // the 8 scale bytes in every 128-bit lane (shuffled per step).
-    __m512i scv;
-    __m256i mlanes;  // 16-bit lanes paired with the 16 bsums of the super-block
+    const BlockQ6_K& b = blk[i];
+    k_prefetch(b, row_bytes, ahead);
+    // The 16 scales widened to 16 bits, permuted per step.
+    const __m256i s16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+    const __m512i scv = _mm512_zextsi256_si512(s16);
+    // Half h (128 elements): ql[64h + l] holds elements l (low nibble) and
+    // 64 + l (high), ql[64h + 32 + l] elements 32 + l and 96 + l; bits
+    // 2j..2j+1 of qh[32h + l] are the top bits of element 32j + l. A zmm
+    // of ql then covers steps 2h (low nibbles) and 2h + 1 (high), and one
+    // variable shift of qh (the same 32 bytes in both 256-bit halves) moves
+    // both halves' top bits to bits 4-5 at once.
     __m512i qv[4];
-    if constexpr (kSix) {
-      // Half h (128 elements): ql[64h + l] holds elements l (low nibble) and
-      // 64 + l (high), ql[64h + 32 + l] elements 32 + l and 96 + l; bits
-      // 2j..2j+1 of qh[32h + l] are the top bits of element 32j + l. A zmm
-      // of ql then covers steps 2h (low nibbles) and 2h + 1 (high), and one
-      // variable shift of qh (the same 32 bytes in both 256-bit halves) moves
-      // both halves' top bits to bits 4-5 at once.
-      const __m256i s16 =
-          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
-      scv = _mm512_zextsi256_si512(s16);
-      mlanes = s16;
-      const __m512i top = _mm512_set1_epi8(0x30);
-      const __m512i shl_01 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
-      const __m512i shr_23 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-      for (int h = 0; h < 2; ++h) {
-        const __m512i l = _mm512_loadu_si512(b.ql + 64 * h);
-        const __m512i hb = _mm512_broadcast_i64x4(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
-        // (low bits) | (shifted qh & 0x30): imm 0xF8 = A | (B & C).
-        qv[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(l, nib),
-                                              _mm512_sllv_epi16(hb, shl_01), top, 0xF8);
-        qv[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), nib),
-                                                  _mm512_srlv_epi16(hb, shr_23), top, 0xF8);
-      }
-      d[k * kSlab] = b.d;
-    } else {
-      const __m128i sm = k4_scale_bytes(b.scales);
-      scv = _mm512_broadcast_i32x4(sm);
-      // Min m_g in 16-bit lanes 2g and 2g + 1 (Q8_K's sums per 16).
-      mlanes = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
-          sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
-      // Step 2h: the low nibbles of one 64-byte load of qs (groups 4h and
-      // 4h + 2), step 2h + 1 its high nibbles (groups 4h + 1 and 4h + 3).
-      for (int h = 0; h < 2; ++h) {
-        const __m512i v = _mm512_loadu_si512(b.qs + 64 * h);
-        qv[2 * h] = _mm512_and_si512(v, nib);
-        qv[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
-      }
-      if constexpr (std::is_same_v<Block, BlockQ5_K>) {
-        // Bit g of qh[l] is the 5th bit of element 32g + l. Shifting the
-        // 16-bit lanes of qh (both 256-bit halves) left by 4 - (g mod 4) puts
-        // bit g mod 4 at bit 4 of each byte; groups 4-7 read qh >> 4.
-        const __m512i h0 =
-            _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
-        const __m512i hq[2] = {h0, _mm512_srli_epi16(h0, 4)};
-        const __m512i shl_02 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
-        const __m512i shl_13 = _mm512_inserti64x4(_mm512_set1_epi16(3), _mm256_set1_epi16(1), 1);
-        const __m512i bit = _mm512_set1_epi8(0x10);
-        for (int h = 0; h < 2; ++h) {
-          // imm 0xF8 = A | (B & C).
-          qv[2 * h] =
-              _mm512_ternarylogic_epi32(qv[2 * h], _mm512_sllv_epi16(hq[h], shl_02), bit, 0xF8);
-          qv[2 * h + 1] =
-              _mm512_ternarylogic_epi32(qv[2 * h + 1], _mm512_sllv_epi16(hq[h], shl_13), bit, 0xF8);
-        }
-      }
-      d[k * kSlab] = b.d;
-      dmin[k * kSlab] = b.dmin;
+    for (int h = 0; h < 2; ++h) {
+      const __m512i l = _mm512_loadu_si512(b.ql + 64 * h);
+      const __m512i hb = _mm512_broadcast_i64x4(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
+      // (low bits) | (shifted qh & 0x30): imm 0xF8 = A | (B & C).
+      qv[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(l, nib), _mm512_sllv_epi16(hb, shl_01),
+                                            top, 0xF8);
+      qv[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), nib),
+                                                _mm512_srlv_epi16(hb, shr_23), top, 0xF8);
     }
+    d[k * kSlab] = b.d;
     __m512i sv[4];
-    for (int c = 0; c < 4; ++c) {
-      sv[c] = kSix ? _mm512_permutexvar_epi16(sidx[c], scv) : _mm512_shuffle_epi8(scv, sidx[c]);
-    }
+    for (int c = 0; c < 4; ++c) sv[c] = _mm512_permutexvar_epi16(sidx[c], scv);
+    k_sumi_lanes<kT>(qv, sv, a, i, is + k);
     for (int t = 0; t < kT; ++t) {
-      __m512i acc = _mm512_setzero_si512();
-      for (int c = 0; c < 4; ++c) {
-        const __m512i av = _mm512_loadu_si512(a[t].qs + i * kQkK + 64 * c);
-        // At most 2 · 63 · 127 per 16-bit pair: no saturation.
-        acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(qv[c], av), sv[c]);
-      }
-      is[t * kChunk + k] = acc;
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t].bsums + 16 * i));
-      mn[t * kChunk + k] = _mm256_madd_epi16(mlanes, bs);
+      mn[t * kChunk + k] = _mm256_madd_epi16(s16, bs);
     }
   }
 }
+
+// Q4_K/Q5_K quants of one super-block as the 4 steps' bytes. Step 2h: the
+// low nibbles of one 64-byte load of qs (groups 4h and 4h + 2), step 2h + 1
+// its high nibbles (groups 4h + 1 and 4h + 3).
+template <typename Block>
+inline void k45_quants(const Block& b, __m512i (&qv)[4]) {
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i v = _mm512_loadu_si512(b.qs + 64 * h);
+    qv[2 * h] = _mm512_and_si512(v, nib);
+    qv[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+  }
+  if constexpr (std::is_same_v<Block, BlockQ5_K>) {
+    // Bit g of qh[l] is the 5th bit of element 32g + l. Shifting the
+    // 16-bit lanes of qh (both 256-bit halves) left by 4 - (g mod 4) puts
+    // bit g mod 4 at bit 4 of each byte; groups 4-7 read qh >> 4.
+    const __m512i h0 =
+        _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+    const __m512i hq[2] = {h0, _mm512_srli_epi16(h0, 4)};
+    const __m512i shl_02 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shl_13 = _mm512_inserti64x4(_mm512_set1_epi16(3), _mm256_set1_epi16(1), 1);
+    const __m512i bit = _mm512_set1_epi8(0x10);
+    for (int h = 0; h < 2; ++h) {
+      // imm 0xF8 = A | (B & C).
+      qv[2 * h] = _mm512_ternarylogic_epi32(qv[2 * h], _mm512_sllv_epi16(hq[h], shl_02), bit, 0xF8);
+      qv[2 * h + 1] =
+          _mm512_ternarylogic_epi32(qv[2 * h + 1], _mm512_sllv_epi16(hq[h], shl_13), bit, 0xF8);
+    }
+  }
+}
+
+// Q4_K/Q5_K: the integer lanes of one row's super-blocks [i0, i0 + n) for kT
+// tokens: is[t * kChunk + k] = sumi lanes; mq[t * kQuads + k / 4] = min
+// lanes of super-blocks k..k+3, 128-bit lane k mod 4 each (reduce_quad
+// takes them apart); d/dmin as in q6k_row_lanes.
+//
+// The scales of 4 super-blocks are decoded at once, one per 128-bit lane,
+// and the mins meet the activations' sums per 32 (a[t].bsums32) in one
+// multiply: per super-block that is 3 vector instructions instead of 11 (a
+// 128-bit decode, its broadcast and the min products each), on ports that
+// bound this loop when its data is in cache.
+template <typename Block, int kT>
+inline void k45_row_lanes(const Block* blk, int64_t row_bytes, int64_t ahead, int64_t i0, int64_t n,
+                          const ActRow* a, const __m512i (&sidx)[4], __m512i* is, __m512i* mq,
+                          uint16_t* d, uint16_t* dmin) {
+  constexpr int64_t kQuads = decode_quads<kT>();
+  // 16-bit lane g of each 128-bit lane: min g (byte 8 + g), zero-extended.
+  const __m512i min_ctl = _mm512_broadcast_i32x4(
+      _mm_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1));
+  for (int64_t k0 = 0; k0 < n; k0 += kScaleQuad) {
+    const int64_t nq = std::min(kScaleQuad, n - k0);
+    const Block* q = blk + i0 + k0;
+    // k4_scale_bytes_x4 reads 16 bytes from each block's scales.
+    __m512i raw =
+        _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q[0].scales)));
+    if (nq > 1)
+      raw = _mm512_inserti32x4(raw, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q[1].scales)),
+                               1);
+    if (nq > 2)
+      raw = _mm512_inserti32x4(raw, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q[2].scales)),
+                               2);
+    if (nq > 3)
+      raw = _mm512_inserti32x4(raw, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q[3].scales)),
+                               3);
+    const __m512i sm = k4_scale_bytes_x4(raw);
+    // Each super-block's 8 scale bytes are broadcast from memory below: a
+    // load, where a register broadcast would take a shuffle.
+    alignas(64) uint8_t scales[64];
+    _mm512_store_si512(scales, sm);
+    const __m512i mins = _mm512_shuffle_epi8(sm, min_ctl);
+    for (int t = 0; t < kT; ++t) {
+      // At most 2 · 63 · 32 · 128 per lane.
+      mq[t * kQuads + k0 / kScaleQuad] =
+          _mm512_madd_epi16(mins, _mm512_loadu_si512(a[t].bsums32 + 8 * (i0 + k0)));
+    }
+    for (int64_t j = 0; j < nq; ++j) {
+      const int64_t k = k0 + j;
+      const int64_t i = i0 + k;
+      const Block& b = blk[i];
+      k_prefetch(b, row_bytes, ahead);
+      __m512i qv[4];
+      k45_quants(b, qv);
+      d[k * kSlab] = b.d;
+      dmin[k * kSlab] = b.dmin;
+      // The 8 scale bytes in every 128-bit lane, shuffled per step.
+      const __m512i scv =
+          _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(scales + 16 * j)));
+      __m512i sv[4];
+      for (int c = 0; c < 4; ++c) sv[c] = _mm512_shuffle_epi8(scv, sidx[c]);
+      k_sumi_lanes<kT>(qv, sv, a, i, is + k);
+    }
+  }
+}
+
+// The vector of one slot of k_decode_slab's min / offset lanes.
+template <bool kSix>
+struct MinLanesOf {
+  using type = __m512i;
+};
+template <>
+struct MinLanesOf<true> {
+  using type = __m256i;
+};
 
 // Rows [0, n_r) (n_r <= 16) of w for kT tokens, stored to y[t * ldy + r].
 template <typename Block, bool kSix, int kT>
 void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, const ActRow* a,
                    float* y, int64_t ldy) {
   constexpr int64_t kChunk = decode_chunk<kT>();
+  constexpr int64_t kQuads = decode_quads<kT>();
   __m512i sidx[4];
   for (int c = 0; c < 4; ++c) sidx[c] = kSix ? q6k_scale_index(c) : paired_scale_shuffle(c);
-  // Lanes by row: [row][t * kChunk + k].
+  // Lanes by row: [row][t * kChunk + k]; the min / offset lanes Q6_K's per
+  // super-block (256-bit, [row][t * kChunk + k]), Q4_K/Q5_K's per 4
+  // super-blocks ([row][t * kQuads + k / 4]).
+  using MinLanes = typename MinLanesOf<kSix>::type;
+  constexpr int64_t kMinSlots = kT * (kSix ? kChunk : kQuads);
   alignas(64) __m512i is[kSlab][kT * kChunk];
-  alignas(64) __m256i mn[kSlab][kT * kChunk];
+  alignas(64) MinLanes mn[kSlab][kMinSlots];
   alignas(64) uint16_t d[kChunk][kSlab] = {}, dmin[kChunk][kSlab] = {};
   __m512 acc[kT];
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
@@ -678,10 +772,8 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
     const int64_t n = std::min(kChunk, n_sb - i0);
     for (int r = 0; r < kSlab; ++r) {
       if (r >= n_r) {
-        for (int j = 0; j < kT * kChunk; ++j) {
-          is[r][j] = _mm512_setzero_si512();
-          mn[r][j] = _mm256_setzero_si256();
-        }
+        for (auto& v : is[r]) v = _mm512_setzero_si512();
+        for (auto& v : mn[r]) v = MinLanes{};
         continue;
       }
       const auto* blk = reinterpret_cast<const Block*>(w + r * row_bytes);
@@ -692,32 +784,46 @@ void k_decode_slab(const uint8_t* w, int64_t row_bytes, int n_r, int64_t n_sb, c
                                 ? kPrefetchRows * row_bytes
                                 : (kPrefetchRows - kSlab) * row_bytes +
                                       kChunk * static_cast<int64_t>(sizeof(Block));
-      k_row_lanes<Block, kSix, kT>(blk, row_bytes, ahead, i0, n, a, sidx, is[r], mn[r], &d[0][r],
-                                   &dmin[0][r]);
+      if constexpr (kSix) {
+        q6k_row_lanes<kT>(blk, row_bytes, ahead, i0, n, a, sidx, is[r], mn[r], &d[0][r]);
+      } else {
+        k45_row_lanes<Block, kT>(blk, row_bytes, ahead, i0, n, a, sidx, is[r], mn[r], &d[0][r],
+                                 &dmin[0][r]);
+      }
     }
-    for (int64_t k = 0; k < n; ++k) {
-      const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d[k])));
-      const __m512 dmv =
-          _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dmin[k])));
-      for (int t = 0; t < kT; ++t) {
-        __m512i lanes[kSlab];
-        __m256i mlanes[kSlab];
-        for (int r = 0; r < kSlab; ++r) {
-          lanes[r] = is[r][t * kChunk + k];
-          mlanes[r] = mn[r][t * kChunk + k];
+    for (int64_t k0 = 0; k0 < n; k0 += kScaleQuad) {
+      // Q4_K/Q5_K: the min totals of super-blocks k0..k0+3, one row per lane.
+      __m512i quad_mins[kT][kScaleQuad];
+      if constexpr (!kSix) {
+        for (int t = 0; t < kT; ++t) {
+          __m512i m[kSlab];
+          for (int r = 0; r < kSlab; ++r) m[r] = mn[r][t * kQuads + k0 / kScaleQuad];
+          reduce_quad(m, quad_mins[t]);
         }
-        const __m512i si = reduce16(lanes);
-        const __m512i mi = reduce16x8(mlanes);
-        const __m512 da = _mm512_set1_ps(a[t].d[i0 + k]);
-        if constexpr (kSix) {
-          // Reference: acc += d * da * (float)(Σ_g sc_g Σ (q - 32) a).
-          const __m512i s = _mm512_sub_epi32(si, _mm512_slli_epi32(mi, 5));
-          acc[t] = fadd(acc[t], fmul(fmul(dv, da), _mm512_cvtepi32_ps(s)));
-        } else {
-          // Reference: acc += d * da * (float)sumi - dmin * da * (float)summ.
-          const __m512 x = fmul(fmul(dv, da), _mm512_cvtepi32_ps(si));
-          const __m512 z = fmul(fmul(dmv, da), _mm512_cvtepi32_ps(mi));
-          acc[t] = fadd(acc[t], fsub(x, z));
+      }
+      for (int64_t k = k0; k < std::min(n, k0 + kScaleQuad); ++k) {
+        const __m512 dv =
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d[k])));
+        const __m512 dmv =
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(dmin[k])));
+        for (int t = 0; t < kT; ++t) {
+          __m512i lanes[kSlab];
+          for (int r = 0; r < kSlab; ++r) lanes[r] = is[r][t * kChunk + k];
+          const __m512i si = reduce16(lanes);
+          const __m512 da = _mm512_set1_ps(a[t].d[i0 + k]);
+          if constexpr (kSix) {
+            __m256i mlanes[kSlab];
+            for (int r = 0; r < kSlab; ++r) mlanes[r] = mn[r][t * kChunk + k];
+            const __m512i mi = reduce16x8(mlanes);
+            // Reference: acc += d * da * (float)(Σ_g sc_g Σ (q - 32) a).
+            const __m512i s = _mm512_sub_epi32(si, _mm512_slli_epi32(mi, 5));
+            acc[t] = fadd(acc[t], fmul(fmul(dv, da), _mm512_cvtepi32_ps(s)));
+          } else {
+            // Reference: acc += d * da * (float)sumi - dmin * da * (float)summ.
+            const __m512 x = fmul(fmul(dv, da), _mm512_cvtepi32_ps(si));
+            const __m512 z = fmul(fmul(dmv, da), _mm512_cvtepi32_ps(quad_mins[t][k - k0]));
+            acc[t] = fadd(acc[t], fsub(x, z));
+          }
         }
       }
     }
@@ -1000,11 +1106,20 @@ void k_matmul(const uint8_t* w, int64_t row_bytes, int64_t n_rows, int64_t n_in,
   ActRow a[kTileTokens];
   for (int t = 0; t < n_tok; ++t) a[t] = act_row(ActFormat::kQ8_K, xq[t], n_in);
   if constexpr (!kSix) {
-    // Each token's quants in the paired layout of k_row_lanes: per 128
-    // elements, groups 0, 2, 1, 3 of 32.
-    uint8_t* buf = q8_scratch().aligned(n_tok * n_in);
+    // Each token's quants in the paired layout of k45_row_lanes (per 128
+    // elements, groups 0, 2, 1, 3 of 32), then its sums per 32 (bsums32),
+    // padded for k45_row_lanes' loads of 4 super-blocks' worth.
+    const int64_t sums_bytes = n_in / 32 * 2 + 64;
+    const int64_t stride = n_in + sums_bytes;
+    uint8_t* buf = q8_scratch().aligned(n_tok * stride);
     for (int t = 0; t < n_tok; ++t) {
-      int8_t* dst = reinterpret_cast<int8_t*>(buf + t * n_in);
+      auto* sums = reinterpret_cast<int16_t*>(buf + t * stride + n_in);
+      for (int64_t g = 0; g < n_in / 32; ++g) {
+        sums[g] = static_cast<int16_t>(a[t].bsums[2 * g] + a[t].bsums[2 * g + 1]);
+      }
+      std::memset(sums + n_in / 32, 0, 64);
+      a[t].bsums32 = sums;
+      int8_t* dst = reinterpret_cast<int8_t*>(buf + t * stride);
       for (int64_t e = 0; e < n_in; e += 128) {
         const __m512i lo = _mm512_loadu_si512(a[t].qs + e);
         const __m512i hi = _mm512_loadu_si512(a[t].qs + e + 64);

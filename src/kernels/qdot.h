@@ -34,6 +34,9 @@ struct ActRow {
   const float* d;        // [n_in / block]
   const int32_t* sum;    // [n_in / 32] (Q8_0)
   const int16_t* bsums;  // [n_in / 16] (Q8_K)
+  // [n_in / 32] sums of bsums pairs: not in the row's bytes; a kernel that
+  // wants them computes them (the AVX-512 Q4_K/Q5_K decode).
+  const int16_t* bsums32 = nullptr;
 };
 ActRow act_row(ActFormat f, const uint8_t* row, int64_t n_in);
 
