@@ -133,6 +133,7 @@ Result<BenchMeasurement> run_bench_test(Model& model, ThreadPool& pool, const Be
     seconds = std::max(seconds, 1e-9);
     m.samples_ts.push_back(n / seconds);
     m.samples_ns.push_back(seconds * 1e9);
+    if (settings.after_rep) settings.after_rep();
   }
   mean_and_stddev(m.samples_ts, &m.avg_ts, &m.stddev_ts);
   mean_and_stddev(m.samples_ns, &m.avg_ns, &m.stddev_ns);

@@ -39,6 +39,9 @@ struct BenchSettings {
   MlaMode mla_mode = MlaMode::kAuto;
   // Called with a short status line while a test runs (for a terminal).
   std::function<void(const std::string&)> progress;
+  // Called after each timed repetition, outside the timing (the CLI probes
+  // the read bandwidth there).
+  std::function<void()> after_rep;
 };
 
 struct BenchMeasurement {

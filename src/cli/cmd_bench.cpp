@@ -145,10 +145,11 @@ int run_bench(const BenchArgs& a) {
       if (!session.is_ok()) return fail(session.status());
       Model& model = *session->model;
       ThreadPool& pool = *session->pool;
-      // The bandwidth a test ran under: given, or probed right before and
-      // right after it. On a shared machine the neighbours' traffic moves
-      // the reading by a third within minutes, so one probe per model (as
-      // before) could describe a different moment than the test's.
+      // The bandwidth a test ran under: given, or the mean of probes right
+      // before it and after each of its repetitions. On a shared machine the
+      // neighbours' traffic moves the reading by a third within seconds, so
+      // one probe per model (as at first) or only at the test's two ends
+      // (as next) could describe other moments than the test's.
       auto probe = [&] {
         if (a.bandwidth_gbs > 0) return a.bandwidth_gbs;
         if (tty) std::fprintf(stderr, "\r\033[Kmoelab: measuring read bandwidth");
@@ -173,16 +174,19 @@ int run_bench(const BenchArgs& a) {
           std::fprintf(stderr, "\r\033[K%s", s.c_str());
         };
       }
+      std::vector<double> probes;  // this test's: before it, after each repetition
+      settings.after_rep = [&] { probes.push_back(probe()); };
       for (const BenchTest& test : tests) {
-        const double bandwidth_before = probe();
+        probes.assign(1, probe());
         auto m = run_bench_test(model, pool, test, settings);
         if (!m.is_ok()) {
           if (tty) std::fprintf(stderr, "\r\033[K");
           return fail(m.status().with_context(path));
         }
-        const double bandwidth_after = probe();
         if (tty) std::fprintf(stderr, "\r\033[K");
-        const double bandwidth = (bandwidth_before + bandwidth_after) / 2;
+        double bandwidth = 0;
+        for (double b : probes) bandwidth += b;
+        bandwidth /= static_cast<double>(probes.size());
         bandwidth_sum += bandwidth;
         ++n_probes;
         // Bytes read per token: the weights at the experts actually used
@@ -229,8 +233,9 @@ int run_bench(const BenchArgs& a) {
           j["bytes_per_token"] = bytes;
           j["kv_read_bytes_per_token"] = kv_read;
           j["bandwidth_gbs"] = bandwidth;
-          j["bandwidth_before_gbs"] = bandwidth_before;
-          j["bandwidth_after_gbs"] = bandwidth_after;
+          j["bandwidth_before_gbs"] = probes.front();
+          j["bandwidth_after_gbs"] = probes.back();
+          j["bandwidth_samples_gbs"] = probes;
           j["floor_ts"] = floor_ts;
           j["pct_of_floor"] = pct;
           j["peak_rss_bytes"] = peak;
@@ -265,7 +270,7 @@ int run_bench(const BenchArgs& a) {
       }
       if (markdown) {
         std::fprintf(stderr,
-                     "moelab: %s: read bandwidth %.1f GB/s (mean of the probes around each test), "
+                     "moelab: %s: read bandwidth %.1f GB/s (mean of the probes during each test), "
                      "peak RSS %.0f MiB\n",
                      path.c_str(), n_probes > 0 ? bandwidth_sum / n_probes : 0.0,
                      peak_rss_bytes() / 1048576.0);

@@ -158,9 +158,12 @@ def check_bench(work):
             check(r["model_filename"] == path and r["n_threads"] == 2, f"{tag}: file and threads")
             check(r["avg_ts"] > 0 and r["stddev_ts"] >= 0 and r["bytes_per_token"] > 0
                   and r["bandwidth_gbs"] > 0 and r["peak_rss_bytes"] > 0, f"{tag}: values positive")
-            probes = (r.get("bandwidth_before_gbs", 0), r.get("bandwidth_after_gbs", 0))
-            check(min(probes) > 0 and abs(r["bandwidth_gbs"] - sum(probes) / 2) <= 1e-9 * r["bandwidth_gbs"],
-                  f"{tag}: bandwidth = mean of the probes before and after the test {probes}")
+            # A probe before the test and one after each of its 2 repetitions.
+            probes = r.get("bandwidth_samples_gbs", [])
+            check(len(probes) == 3 and min(probes) > 0
+                  and probes[0] == r.get("bandwidth_before_gbs") and probes[-1] == r.get("bandwidth_after_gbs")
+                  and abs(r["bandwidth_gbs"] - sum(probes) / 3) <= 1e-9 * r["bandwidth_gbs"],
+                  f"{tag}: bandwidth = mean of the probes before the test and after each repetition {probes}")
             floor = r["bandwidth_gbs"] * 1e9 / r["bytes_per_token"]
             check(abs(r["floor_ts"] - floor) <= 1e-9 * floor, f"{tag}: floor = bandwidth / bytes")
             check(abs(r["pct_of_floor"] - 100 * r["avg_ts"] / r["floor_ts"]) <= 1e-9 * r["pct_of_floor"],
